@@ -1,0 +1,98 @@
+/**
+ * The local stand-in for API Gateway's HTTP API: reads each request, picks the route as API
+ * Gateway would (or `$default`), invokes the very handler Lambda would, and writes its result.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRouteMatcher } from '@shared/catalog/route-matcher';
+import type { RouteDeclaration } from '@shared/catalog/routes';
+import { internalEnvelope } from '@shared/errors/envelope';
+import { newRequestId, toHttpApiEvent, writeHttpApiResult } from './http-api-event';
+
+/** API Gateway's own limit on a request payload. */
+export const API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+
+export type RouteInvoker = (route: RouteDeclaration, event: unknown) => Promise<unknown>;
+
+export interface LocalLogger {
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
+export interface HttpServerOptions {
+  readonly routes: readonly RouteDeclaration[];
+  readonly invoke: RouteInvoker;
+  readonly logger: LocalLogger;
+}
+
+class PayloadLimitError extends Error {
+  override readonly name = 'PayloadLimitError';
+}
+
+const readBody = async (request: IncomingMessage): Promise<Buffer> => {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > API_GATEWAY_MAX_PAYLOAD_BYTES) {
+      throw new PayloadLimitError(`request body over ${API_GATEWAY_MAX_PAYLOAD_BYTES} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+
+  return Buffer.concat(chunks);
+};
+
+const writeError = (
+  response: ServerResponse,
+  statusCode: number,
+  body: unknown,
+  requestId: string,
+): void => {
+  writeHttpApiResult(
+    response,
+    {
+      statusCode,
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+      body: JSON.stringify(body),
+    },
+    requestId,
+  );
+};
+
+/** The request listener; usable on an HTTP or an HTTPS server. */
+export const createRequestListener = (options: HttpServerOptions) => {
+  const matcher = createRouteMatcher(options.routes);
+
+  return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const requestId = newRequestId();
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const match = matcher.match(request.method ?? 'GET', path);
+    try {
+      if (match === undefined) {
+        throw new Error('httpServer.noDefaultRoute: the catalog declares no $default route');
+      }
+      const body = await readBody(request);
+      const event = toHttpApiEvent({ ...match, request, body, requestId, now: new Date() });
+      writeHttpApiResult(response, await options.invoke(match.route, event), requestId);
+    } catch (error) {
+      if (error instanceof PayloadLimitError) {
+        const envelope = internalEnvelope();
+        const tooLarge = {
+          error: { ...envelope.error, code: 'PAYLOAD_TOO_LARGE', message: error.message },
+        };
+        writeError(response, 413, tooLarge, requestId);
+        return;
+      }
+      // What Lambda and API Gateway do when a function fails: a bare 500, logged here.
+      options.logger.error('handler failed', { request_id: requestId, path, error });
+      writeError(response, 500, internalEnvelope(), requestId);
+    }
+  };
+};
+
+export const createHttpServer = (options: HttpServerOptions): Server => {
+  const listener = createRequestListener(options);
+
+  return createServer((request, response) => {
+    void listener(request, response);
+  });
+};

@@ -1,0 +1,191 @@
+/**
+ * The local gateway: DynamoDB Local with the stack's tables, the HTTP routes behind a Node
+ * server, and the stream consumers behind pollers, all from the same catalog the CDK stack
+ * reads. `npm start` runs it; end-to-end tests start it in-process.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { ROUTES, type RouteDeclaration } from '@shared/catalog/routes';
+import {
+  STREAM_CONSUMERS,
+  type StreamConsumerDeclaration,
+} from '@shared/catalog/stream-consumers';
+import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
+import { LOCAL_AWS_ENV, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
+import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
+import { createHttpServer, type LocalLogger } from './http-server';
+import { startStreamPoller, type StreamPoller } from './stream-poller';
+import { ensureTables } from './tables';
+
+export const DEFAULT_PORT = 8080;
+export const LOCAL_STAGE = 'local';
+
+export interface LocalGatewayOptions {
+  /** Port for HTTP; 0 picks a free one. Default 8080. */
+  readonly port?: number;
+  /** Interface to listen on. Default 127.0.0.1. */
+  readonly host?: string;
+  /** Persist DynamoDB Local's data here; in memory when absent. */
+  readonly dataDir?: string;
+  /** Use an already running DynamoDB Local instead of starting one (tests share one). */
+  readonly dynamoEndpoint?: string;
+  /** Stage name in the physical table names; tests use a unique one each. Default `local`. */
+  readonly stage?: string;
+  /** Consumers besides the catalog's, for tests of the stream mechanism. */
+  readonly extraStreamConsumers?: readonly StreamConsumerDeclaration[];
+  readonly logger?: LocalLogger & { info(message: string, fields: Record<string, unknown>): void };
+}
+
+export interface LocalGateway {
+  readonly url: string;
+  readonly port: number;
+  readonly dynamoEndpoint: string;
+  readonly stage: string;
+  /** Resolves once every stream record written so far has been handled. */
+  whenIdle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Raised when the HTTP port is taken, with the words to tell the user. */
+export class PortInUseError extends Error {
+  override readonly name = 'PortInUseError';
+
+  constructor(readonly port: number) {
+    super(`Port ${port} is already in use: stop what listens there, or start with PORT=<other>.`);
+  }
+}
+
+const consoleLogger = {
+  info: (message: string, fields: Record<string, unknown>) => console.log(message, fields),
+  error: (message: string, fields: Record<string, unknown>) => console.error(message, fields),
+};
+
+/** The variables the stack gives every function, pointed at the local tables. */
+const configureEnvironment = (stage: string, dynamoEndpoint: string): void => {
+  for (const [name, value] of Object.entries(LOCAL_AWS_ENV)) {
+    process.env[name] ??= value;
+  }
+  for (const id of TABLE_IDS) {
+    process.env[TABLES[id].envVar] = physicalTableName(stage, id);
+  }
+  process.env.DYNAMODB_ENDPOINT = dynamoEndpoint;
+  process.env.BLUX_STAGE = stage;
+  process.env.POWERTOOLS_SERVICE_NAME ??= 'blux-gateway';
+};
+
+const listen = async (server: Server, port: number, host: string): Promise<number> =>
+  new Promise((resolvePort, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(port) : error);
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolvePort((server.address() as AddressInfo).port);
+    });
+  });
+
+const loadRouteHandlers = async (
+  routes: readonly RouteDeclaration[],
+): Promise<Map<string, LambdaHandler>> => {
+  const handlers = new Map<string, LambdaHandler>();
+  for (const route of routes) {
+    handlers.set(route.id, await loadHandler(route.handler));
+  }
+
+  return handlers;
+};
+
+const startConsumers = async (
+  consumers: readonly StreamConsumerDeclaration[],
+  streamArns: Partial<Record<string, string>>,
+  dynamoEndpoint: string,
+  logger: LocalLogger,
+): Promise<{ pollers: StreamPoller[]; client: DynamoDBStreamsClient }> => {
+  const client = new DynamoDBStreamsClient({ endpoint: dynamoEndpoint });
+  const pollers: StreamPoller[] = [];
+  for (const consumer of consumers) {
+    const streamArn = streamArns[consumer.table];
+    if (streamArn === undefined) {
+      throw new Error(`runtime.noStream: table ${consumer.table} declares no stream`);
+    }
+    const handler = await loadHandler(consumer.handler);
+    pollers.push(
+      startStreamPoller({
+        client,
+        streamArn,
+        consumer,
+        region: LOCAL_AWS_ENV.AWS_REGION,
+        invoke: (event) => invokeHandler(handler, `blux-local-${consumer.id}`, event),
+        // The failure destination in AWS is an SQS queue; here it is the log.
+        onFailure: async (failure) => {
+          logger.error('stream batch sent to the failure destination', {
+            consumer: consumer.id,
+            failure,
+          });
+        },
+        logger: { ...consoleLogger, warn: consoleLogger.error, ...logger },
+      }),
+    );
+  }
+
+  return { pollers, client };
+};
+
+/** Starts the whole local gateway and resolves once it serves requests. */
+export const startLocalGateway = async (
+  options: LocalGatewayOptions = {},
+): Promise<LocalGateway> => {
+  const logger = options.logger ?? consoleLogger;
+  const stage = options.stage ?? LOCAL_STAGE;
+  const dynamo: DynamoDbLocal | undefined =
+    options.dynamoEndpoint === undefined
+      ? await startDynamoDbLocal({ dataDir: options.dataDir })
+      : undefined;
+  const dynamoEndpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? '';
+
+  try {
+    configureEnvironment(stage, dynamoEndpoint);
+    const admin = new DynamoDBClient({ endpoint: dynamoEndpoint });
+    const streamArns = await ensureTables(admin, (id) => physicalTableName(stage, id));
+    admin.destroy();
+    const handlers = await loadRouteHandlers(ROUTES);
+    const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
+    const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
+    const server = createHttpServer({
+      routes: ROUTES,
+      logger,
+      invoke: (route, event) => {
+        const handler = handlers.get(route.id);
+        if (handler === undefined) {
+          throw new Error(`runtime.noHandler: ${route.id}`);
+        }
+
+        return invokeHandler(handler, `blux-local-${route.id}`, event);
+      },
+    });
+    const port = await listen(server, options.port ?? DEFAULT_PORT, options.host ?? '127.0.0.1');
+
+    return {
+      url: `http://localhost:${port}`,
+      port,
+      dynamoEndpoint,
+      stage,
+      whenIdle: async () => {
+        await Promise.all(streams.pollers.map((poller) => poller.whenIdle()));
+      },
+      stop: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((done) => server.close(() => done()));
+        await Promise.all(streams.pollers.map((poller) => poller.stop()));
+        streams.client.destroy();
+        await dynamo?.stop();
+      },
+    };
+  } catch (error) {
+    await dynamo?.stop();
+    throw error;
+  }
+};

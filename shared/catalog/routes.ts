@@ -1,0 +1,65 @@
+/**
+ * Every HTTP route of the gateway, declared once. The CDK stack makes one function and one
+ * API Gateway route of each, the local runtime serves the same list, and a test holds the
+ * OpenAPI document to it.
+ */
+import type { ServiceName } from './services';
+import type { TableId } from './tables';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** What a function may do to a table; the stack grants exactly this and no more. */
+export type TableAccess = 'read' | 'write' | 'readWrite';
+
+export interface RouteDeclaration {
+  /** Stable identifier, also the function's logical name in the stack. */
+  readonly id: string;
+  /** `null` for the `$default` route, which answers what no other route matches. */
+  readonly method: HttpMethod | null;
+  /** API Gateway path template, such as `/v1/tasks/{task_id}`; `$default` for the catch-all. */
+  readonly path: string;
+  /** Handler module relative to the repository root; it exports `handler`. */
+  readonly handler: string;
+  readonly service: ServiceName;
+  /** Scopes a caller needs, all of them; empty for public routes. */
+  readonly scopes: readonly string[];
+  readonly tables: Readonly<Partial<Record<TableId, TableAccess>>>;
+}
+
+export const DEFAULT_ROUTE_KEY = '$default';
+
+export const ROUTES = [
+  {
+    id: 'getHealth',
+    method: 'GET',
+    path: '/health',
+    handler: 'functions/get-health.ts',
+    service: 'blux-guard',
+    scopes: [],
+    tables: { tasks: 'read', audit: 'read', rateCounters: 'read', clients: 'read' },
+  },
+  {
+    id: 'notFound',
+    method: null,
+    path: DEFAULT_ROUTE_KEY,
+    handler: 'functions/not-found.ts',
+    service: 'blux-guard',
+    scopes: [],
+    tables: {},
+  },
+] as const satisfies readonly RouteDeclaration[];
+
+export type RouteId = (typeof ROUTES)[number]['id'];
+
+/** API Gateway's name for a route: `GET /health`, or `$default`. */
+export const routeKey = (route: RouteDeclaration): string =>
+  route.method === null ? DEFAULT_ROUTE_KEY : `${route.method} ${route.path}`;
+
+export const findRoute = (id: RouteId): RouteDeclaration => {
+  const route = ROUTES.find((candidate) => candidate.id === id);
+  if (route === undefined) {
+    throw new Error(`catalog.unknownRoute: no route with id ${id}`);
+  }
+
+  return route;
+};

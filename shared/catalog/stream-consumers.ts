@@ -1,0 +1,31 @@
+/**
+ * Functions that consume a table's DynamoDB stream. In AWS each becomes an event source
+ * mapping; the local runtime polls DynamoDB Local's stream and invokes the same handler with
+ * the same settings. Later capabilities (task execution, audit sealing, event fan-out) add
+ * their consumers here.
+ */
+import type { TableAccess } from './routes';
+import type { TableId } from './tables';
+
+export interface StreamConsumerDeclaration {
+  readonly id: string;
+  /** The table whose stream is read; it must declare a `stream`. */
+  readonly table: TableId;
+  /** Handler module relative to the repository root; it exports `handler`. */
+  readonly handler: string;
+  /** Records per invocation at most. */
+  readonly batchSize: number;
+  /** How long to gather records before invoking with a partial batch. */
+  readonly maxBatchingWindowSeconds: number;
+  /** Retries of a failing batch before it goes to the failure destination. */
+  readonly retryAttempts: number;
+  /** Split a failing batch in two and retry each half, to isolate a poison record. */
+  readonly bisectBatchOnError: boolean;
+  /** The handler answers `{ batchItemFailures }` to retry from the first failed record only. */
+  readonly reportBatchItemFailures: boolean;
+  readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  /** Tables the handler itself reads or writes, besides the stream it consumes. */
+  readonly tables: Readonly<Partial<Record<TableId, TableAccess>>>;
+}
+
+export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [];

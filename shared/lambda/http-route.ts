@@ -1,0 +1,87 @@
+/**
+ * Builds the middy pipeline every HTTP handler runs, with the same order of concerns on every
+ * route:
+ *
+ *   request id and log line → error envelope → header normalisation → body and query
+ *   validation → authentication → rate limiting → handler → audit
+ *
+ * `before` hooks run in that order and `after`/`onError` hooks in reverse, so the error
+ * envelope sees every failure and the request-context step stamps and logs every response.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { findRoute, type RouteDeclaration, type RouteId } from '@shared/catalog/routes';
+import type { z } from '@shared/validation/schema';
+import { bodyParser, type BodyOptions } from './middleware/body-parser';
+import { errorEnvelope } from './middleware/error-envelope';
+import { headerNormalizer } from './middleware/header-normalizer';
+import { requestContext } from './middleware/request-context';
+import type { HttpEvent, HttpMiddleware, HttpResult } from './types';
+
+/** What a route's handler receives: validated input and the request's identity in the pipeline. */
+export interface RouteInput<TBody, TQuery> {
+  readonly body: TBody;
+  readonly query: TQuery;
+  readonly pathParameters: Readonly<Record<string, string | undefined>>;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly requestId: string;
+  readonly route: RouteDeclaration;
+  readonly event: HttpEvent;
+  readonly context: Context;
+}
+
+export interface RouteDefinition<TBody, TQuery> extends Omit<BodyOptions, 'body' | 'query'> {
+  readonly body?: z.ZodType<TBody>;
+  readonly query?: z.ZodType<TQuery>;
+  readonly handle: (input: RouteInput<TBody, TQuery>) => Promise<HttpResult>;
+}
+
+/**
+ * The steps that later capabilities contribute for a route: authentication (before the rate
+ * limit, so limits count identities), rate limiting, and audit (its `after`/`onError` run
+ * first of all, so it records the handler's outcome before the envelope is built).
+ */
+export interface PipelineSteps {
+  readonly authentication: (route: RouteDeclaration) => readonly HttpMiddleware[];
+  readonly rateLimiting: (route: RouteDeclaration) => readonly HttpMiddleware[];
+  readonly audit: (route: RouteDeclaration) => readonly HttpMiddleware[];
+}
+
+const NO_STEPS = (): readonly HttpMiddleware[] => [];
+
+export const DEFAULT_PIPELINE_STEPS: PipelineSteps = {
+  authentication: NO_STEPS,
+  rateLimiting: NO_STEPS,
+  audit: NO_STEPS,
+};
+
+/** Builds the Lambda handler for one declared route. */
+export const httpRoute = <TBody = undefined, TQuery = undefined>(
+  routeId: RouteId,
+  definition: RouteDefinition<TBody, TQuery>,
+  steps: PipelineSteps = DEFAULT_PIPELINE_STEPS,
+) => {
+  const route = findRoute(routeId);
+  const handle = async (event: HttpEvent, context: Context): Promise<HttpResult> =>
+    definition.handle({
+      body: event.blux.body as TBody,
+      query: event.blux.query as TQuery,
+      pathParameters: event.pathParameters ?? {},
+      headers: event.headers,
+      requestId: event.blux.requestId,
+      route,
+      event,
+      context,
+    });
+  const middlewares: HttpMiddleware[] = [
+    requestContext(route),
+    errorEnvelope(),
+    headerNormalizer(),
+    bodyParser(definition),
+    ...steps.authentication(route),
+    ...steps.rateLimiting(route),
+    ...steps.audit(route),
+  ];
+
+  return middy<HttpEvent, HttpResult, Error, Context>().use(middlewares).handler(handle);
+};
