@@ -14,6 +14,14 @@ export default defineConfig({
     },
   },
   test: {
+    // Handlers log a line per request; tests that check logs capture them explicitly.
+    // Tests never reach AWS: DynamoDB Local accepts any credentials.
+    env: {
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'SILENT',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    },
     projects: [
       {
         extends: true,

@@ -89,10 +89,46 @@ export const createRequestListener = (options: HttpServerOptions) => {
   };
 };
 
-export const createHttpServer = (options: HttpServerOptions): Server => {
-  const listener = createRequestListener(options);
+export type RequestListener = ReturnType<typeof createRequestListener>;
 
-  return createServer((request, response) => {
-    void listener(request, response);
+/**
+ * A server that can listen before its routes are loaded, so that a port already in use is
+ * reported at once; until `serve` is called it answers 503 with `Retry-After`.
+ */
+export const createHttpServer = (): {
+  server: Server;
+  serve: (listener: RequestListener) => void;
+} => {
+  let ready: RequestListener | undefined;
+  const server = createServer((request, response) => {
+    if (ready !== undefined) {
+      void ready(request, response);
+      return;
+    }
+    request.resume();
+    const envelope = internalEnvelope();
+    const starting = {
+      error: {
+        ...envelope.error,
+        code: 'SERVICE_UNAVAILABLE',
+        message: 'The gateway is starting.',
+      },
+    };
+    writeHttpApiResult(
+      response,
+      {
+        statusCode: 503,
+        headers: { 'content-type': 'application/json', 'retry-after': '1' },
+        body: JSON.stringify(starting),
+      },
+      newRequestId(),
+    );
   });
+
+  return {
+    server,
+    serve: (listener) => {
+      ready = listener;
+    },
+  };
 };

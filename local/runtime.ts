@@ -8,14 +8,11 @@ import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { ROUTES, type RouteDeclaration } from '@shared/catalog/routes';
-import {
-  STREAM_CONSUMERS,
-  type StreamConsumerDeclaration,
-} from '@shared/catalog/stream-consumers';
+import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
 import { LOCAL_AWS_ENV, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
 import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
-import { createHttpServer, type LocalLogger } from './http-server';
+import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
 import { startStreamPoller, type StreamPoller } from './stream-poller';
 import { ensureTables } from './tables';
 
@@ -140,13 +137,21 @@ export const startLocalGateway = async (
 ): Promise<LocalGateway> => {
   const logger = options.logger ?? consoleLogger;
   const stage = options.stage ?? LOCAL_STAGE;
-  const dynamo: DynamoDbLocal | undefined =
-    options.dynamoEndpoint === undefined
-      ? await startDynamoDbLocal({ dataDir: options.dataDir })
-      : undefined;
-  const dynamoEndpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? '';
+  const http = createHttpServer();
+  // Listen first: a port in use is reported before DynamoDB Local spends seconds starting.
+  const port = await listen(http.server, options.port ?? DEFAULT_PORT, options.host ?? '127.0.0.1');
+  const closeServer = async (): Promise<void> => {
+    http.server.closeAllConnections();
+    await new Promise<void>((done) => http.server.close(() => done()));
+  };
+  let dynamo: DynamoDbLocal | undefined;
 
   try {
+    dynamo =
+      options.dynamoEndpoint === undefined
+        ? await startDynamoDbLocal({ dataDir: options.dataDir })
+        : undefined;
+    const dynamoEndpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? '';
     configureEnvironment(stage, dynamoEndpoint);
     const admin = new DynamoDBClient({ endpoint: dynamoEndpoint });
     const streamArns = await ensureTables(admin, (id) => physicalTableName(stage, id));
@@ -154,19 +159,21 @@ export const startLocalGateway = async (
     const handlers = await loadRouteHandlers(ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
     const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
-    const server = createHttpServer({
-      routes: ROUTES,
-      logger,
-      invoke: (route, event) => {
-        const handler = handlers.get(route.id);
-        if (handler === undefined) {
-          throw new Error(`runtime.noHandler: ${route.id}`);
-        }
+    http.serve(
+      createRequestListener({
+        routes: ROUTES,
+        logger,
+        invoke: (route, event) => {
+          const handler = handlers.get(route.id);
+          if (handler === undefined) {
+            throw new Error(`runtime.noHandler: ${route.id}`);
+          }
 
-        return invokeHandler(handler, `blux-local-${route.id}`, event);
-      },
-    });
-    const port = await listen(server, options.port ?? DEFAULT_PORT, options.host ?? '127.0.0.1');
+          return invokeHandler(handler, `blux-local-${route.id}`, event);
+        },
+      }),
+    );
+    const started = dynamo;
 
     return {
       url: `http://localhost:${port}`,
@@ -177,14 +184,14 @@ export const startLocalGateway = async (
         await Promise.all(streams.pollers.map((poller) => poller.whenIdle()));
       },
       stop: async () => {
-        server.closeAllConnections();
-        await new Promise<void>((done) => server.close(() => done()));
+        await closeServer();
         await Promise.all(streams.pollers.map((poller) => poller.stop()));
         streams.client.destroy();
-        await dynamo?.stop();
+        await started?.stop();
       },
     };
   } catch (error) {
+    await closeServer();
     await dynamo?.stop();
     throw error;
   }

@@ -66,6 +66,7 @@ export const TABLES = {
     envVar: 'TABLE_CLIENTS',
     partitionKey: PK,
     sortKey: SK,
+    ttlAttribute: 'expires_at',
     retainAlways: true,
   },
 } as const satisfies Record<string, TableDeclaration>;

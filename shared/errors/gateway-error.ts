@@ -67,6 +67,40 @@ export class ValidationError extends GatewayError {
   }
 }
 
+/**
+ * No valid credentials. `reason` is a short stable word for logs and metrics (`expired`,
+ * `bad_signature`, `missing`); the client sees it in `details` and in `WWW-Authenticate`.
+ */
+export class UnauthorizedError extends GatewayError {
+  override readonly name = 'UnauthorizedError';
+  readonly reason: string;
+
+  constructor(reason: string, message = 'Valid credentials are required.', cause?: unknown) {
+    super('UNAUTHORIZED', message, {
+      details: { reason },
+      headers: {
+        'WWW-Authenticate': `Bearer realm="blux", error="invalid_token", error_description="${reason}"`,
+      },
+      cause,
+    });
+    this.reason = reason;
+  }
+}
+
+/** Valid credentials without the scopes the route needs. */
+export class ForbiddenError extends GatewayError {
+  override readonly name = 'ForbiddenError';
+
+  constructor(requiredScopes: readonly string[], missingScopes: readonly string[]) {
+    super('FORBIDDEN', 'The token lacks a scope this route needs.', {
+      details: { reason: 'insufficient_scope', required: requiredScopes, missing: missingScopes },
+      headers: {
+        'WWW-Authenticate': `Bearer realm="blux", error="insufficient_scope", scope="${requiredScopes.join(' ')}"`,
+      },
+    });
+  }
+}
+
 export class NotFoundError extends GatewayError {
   override readonly name = 'NotFoundError';
 

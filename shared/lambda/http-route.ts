@@ -55,13 +55,13 @@ export const DEFAULT_PIPELINE_STEPS: PipelineSteps = {
   audit: NO_STEPS,
 };
 
-/** Builds the Lambda handler for one declared route. */
+/** Builds the Lambda handler for one declared route (by id, or a declaration in tests). */
 export const httpRoute = <TBody = undefined, TQuery = undefined>(
-  routeId: RouteId,
+  routeOrId: RouteId | RouteDeclaration,
   definition: RouteDefinition<TBody, TQuery>,
   steps: PipelineSteps = DEFAULT_PIPELINE_STEPS,
 ) => {
-  const route = findRoute(routeId);
+  const route = typeof routeOrId === 'string' ? findRoute(routeOrId) : routeOrId;
   const handle = async (event: HttpEvent, context: Context): Promise<HttpResult> =>
     definition.handle({
       body: event.blux.body as TBody,

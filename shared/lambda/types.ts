@@ -2,7 +2,11 @@
  * The shapes the HTTP pipeline passes between its middlewares. Only this folder and
  * `functions/` know Lambda's event types; domain code in `shared/` never sees them.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { RouteDeclaration } from '@shared/catalog/routes';
 
