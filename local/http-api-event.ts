@@ -4,7 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type {
+  APIGatewayEventClientCertificate,
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
 import { routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 
 /** Media types API Gateway passes as text; every other body arrives base64-encoded. */
@@ -61,6 +65,8 @@ export interface EventInput {
   readonly pathParameters: Readonly<Record<string, string>>;
   readonly requestId: string;
   readonly now: Date;
+  /** The verified client certificate, on the mutual-TLS listener. */
+  readonly clientCert?: APIGatewayEventClientCertificate;
 }
 
 export const toHttpApiEvent = (input: EventInput): APIGatewayProxyEventV2 => {
@@ -85,6 +91,9 @@ export const toHttpApiEvent = (input: EventInput): APIGatewayProxyEventV2 => {
       ? {}
       : { pathParameters: { ...input.pathParameters } }),
     requestContext: {
+      ...(input.clientCert === undefined
+        ? {}
+        : { authentication: { clientCert: input.clientCert } }),
       accountId: 'offline',
       apiId: 'local',
       domainName: host,

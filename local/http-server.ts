@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRouteMatcher } from '@shared/catalog/route-matcher';
 import type { RouteDeclaration } from '@shared/catalog/routes';
 import { internalEnvelope } from '@shared/errors/envelope';
+import { checkPeerCertificate } from './client-certificate';
 import { newRequestId, toHttpApiEvent, writeHttpApiResult } from './http-api-event';
 
 /** API Gateway's own limit on a request payload. */
@@ -66,12 +67,35 @@ export const createRequestListener = (options: HttpServerOptions) => {
     const requestId = newRequestId();
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     const match = matcher.match(request.method ?? 'GET', path);
+    const peer = checkPeerCertificate(request.socket);
+    if (peer.kind === 'refused') {
+      // API Gateway refuses a request whose certificate the truststore does not vouch for.
+      request.resume();
+      const envelope = internalEnvelope();
+      const refusal = {
+        error: {
+          ...envelope.error,
+          code: 'FORBIDDEN',
+          message: 'A client certificate from a trusted CA is required.',
+          details: { reason: peer.reason },
+        },
+      };
+      writeError(response, 403, refusal, requestId);
+      return;
+    }
     try {
       if (match === undefined) {
         throw new Error('httpServer.noDefaultRoute: the catalog declares no $default route');
       }
       const body = await readBody(request);
-      const event = toHttpApiEvent({ ...match, request, body, requestId, now: new Date() });
+      const event = toHttpApiEvent({
+        ...match,
+        request,
+        body,
+        requestId,
+        now: new Date(),
+        ...(peer.kind === 'verified' ? { clientCert: peer.certificate } : {}),
+      });
       writeHttpApiResult(response, await options.invoke(match.route, event), requestId);
     } catch (error) {
       if (error instanceof PayloadLimitError) {

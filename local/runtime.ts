@@ -4,6 +4,7 @@
  * reads. `npm start` runs it; end-to-end tests start it in-process.
  */
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
@@ -33,6 +34,17 @@ export interface LocalGatewayOptions {
   /** Consumers besides the catalog's, for tests of the stream mechanism. */
   readonly extraStreamConsumers?: readonly StreamConsumerDeclaration[];
   readonly logger?: LocalLogger & { info(message: string, fields: Record<string, unknown>): void };
+  /** An HTTPS listener that asks for client certificates, as a mutual-TLS custom domain does. */
+  readonly mtls?: MutualTlsOptions;
+}
+
+export interface MutualTlsOptions {
+  readonly port: number;
+  /** PEM bundle of the CAs whose client certificates are trusted (API Gateway's truststore). */
+  readonly ca: string;
+  /** The server's own certificate and key, PEM. */
+  readonly cert: string;
+  readonly key: string;
 }
 
 export interface LocalGateway {
@@ -40,6 +52,8 @@ export interface LocalGateway {
   readonly port: number;
   readonly dynamoEndpoint: string;
   readonly stage: string;
+  /** The mutual-TLS listener's base URL, when one was asked for. */
+  readonly mtlsUrl?: string;
   /** Resolves once every stream record written so far has been handled. */
   whenIdle(): Promise<void>;
   stop(): Promise<void>;
@@ -120,7 +134,9 @@ const startConsumers = async (
         onFailure: async (failure) => {
           logger.error('stream batch sent to the failure destination', {
             consumer: consumer.id,
-            failure,
+            batch: failure.DDBStreamBatchInfo,
+            condition: failure.requestContext.condition,
+            error: failure.error,
           });
         },
         logger: { ...consoleLogger, warn: consoleLogger.error, ...logger },
@@ -137,13 +153,47 @@ export const startLocalGateway = async (
 ): Promise<LocalGateway> => {
   const logger = options.logger ?? consoleLogger;
   const stage = options.stage ?? LOCAL_STAGE;
+  const host = options.host ?? '127.0.0.1';
   const http = createHttpServer();
-  // Listen first: a port in use is reported before DynamoDB Local spends seconds starting.
-  const port = await listen(http.server, options.port ?? DEFAULT_PORT, options.host ?? '127.0.0.1');
+  let ready: ReturnType<typeof createRequestListener> | undefined;
+  const https =
+    options.mtls === undefined
+      ? undefined
+      : createHttpsServer(
+          {
+            ca: options.mtls.ca,
+            cert: options.mtls.cert,
+            key: options.mtls.key,
+            requestCert: true,
+            // The listener itself answers untrusted certificates with 403, as API Gateway does.
+            rejectUnauthorized: false,
+          },
+          (request, response) => {
+            if (ready === undefined) {
+              http.server.emit('request', request, response);
+              return;
+            }
+            void ready(request, response);
+          },
+        );
+  const servers = https === undefined ? [http.server] : [http.server, https];
   const closeServer = async (): Promise<void> => {
-    http.server.closeAllConnections();
-    await new Promise<void>((done) => http.server.close(() => done()));
+    await Promise.all(
+      servers.map(async (server) => {
+        server.closeAllConnections();
+        await new Promise<void>((done) => server.close(() => done()));
+      }),
+    );
   };
+  // Listen first: a port in use is reported before DynamoDB Local spends seconds starting.
+  const port = await listen(http.server, options.port ?? DEFAULT_PORT, host);
+  const mtlsPort =
+    https === undefined || options.mtls === undefined
+      ? undefined
+      : await listen(https, options.mtls.port, host).catch(async (error: unknown) => {
+          await closeServer();
+          throw error;
+        });
   let dynamo: DynamoDbLocal | undefined;
 
   try {
@@ -159,25 +209,25 @@ export const startLocalGateway = async (
     const handlers = await loadRouteHandlers(ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
     const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
-    http.serve(
-      createRequestListener({
-        routes: ROUTES,
-        logger,
-        invoke: (route, event) => {
-          const handler = handlers.get(route.id);
-          if (handler === undefined) {
-            throw new Error(`runtime.noHandler: ${route.id}`);
-          }
+    ready = createRequestListener({
+      routes: ROUTES,
+      logger,
+      invoke: (route, event) => {
+        const handler = handlers.get(route.id);
+        if (handler === undefined) {
+          throw new Error(`runtime.noHandler: ${route.id}`);
+        }
 
-          return invokeHandler(handler, `blux-local-${route.id}`, event);
-        },
-      }),
-    );
+        return invokeHandler(handler, `blux-local-${route.id}`, event);
+      },
+    });
+    http.serve(ready);
     const started = dynamo;
 
     return {
       url: `http://localhost:${port}`,
       port,
+      ...(mtlsPort === undefined ? {} : { mtlsUrl: `https://localhost:${mtlsPort}` }),
       dynamoEndpoint,
       stage,
       whenIdle: async () => {
