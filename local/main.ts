@@ -3,11 +3,24 @@
  *
  *   PORT           HTTP port (default 8080)
  *   HOST           interface to listen on (default 127.0.0.1)
- *   BLUX_DATA_DIR  keep DynamoDB Local's data in this folder between starts (default: memory)
+ *   BLUX_DATA_DIR  keep DynamoDB Local's data and the token keys here (default: memory)
+ *   BLUX_CLIENT_ID, BLUX_CLIENT_SECRET, BLUX_CLIENT_SCOPES
+ *                  the first client; without them a `local-dev` client is made and printed
+ *   BLUX_MTLS_PORT, BLUX_MTLS_CA_FILE, BLUX_MTLS_CERT_FILE, BLUX_MTLS_KEY_FILE
+ *                  an HTTPS listener that requires client certificates from the CA bundle
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { JavaMissingError } from './dynamodb-local';
-import { DEFAULT_PORT, PortInUseError, startLocalGateway, type LocalGateway } from './runtime';
+import {
+  DEFAULT_PORT,
+  PortInUseError,
+  startLocalGateway,
+  type LocalGateway,
+  type MutualTlsOptions,
+} from './runtime';
+
+/** Where `npm run clients` finds the running gateway's DynamoDB Local. */
+const RUNTIME_FILE = '.blux/runtime.json';
 
 process.env.POWERTOOLS_DEV ??= 'true';
 
@@ -23,6 +36,42 @@ const parsePort = (value: string | undefined): number => {
   return port;
 };
 
+const mutualTls = (): MutualTlsOptions | undefined => {
+  const port = process.env.BLUX_MTLS_PORT;
+  if (port === undefined || port === '') {
+    return undefined;
+  }
+  const file = (name: string): string => {
+    const path = process.env[name];
+    if (path === undefined || path === '') {
+      throw new Error(`BLUX_MTLS_PORT is set, so ${name} must name a PEM file too.`);
+    }
+
+    return readFileSync(path, 'utf8');
+  };
+
+  return {
+    port: parsePort(port),
+    ca: file('BLUX_MTLS_CA_FILE'),
+    cert: file('BLUX_MTLS_CERT_FILE'),
+    key: file('BLUX_MTLS_KEY_FILE'),
+  };
+};
+
+const howToGetAToken = (gateway: LocalGateway): string[] => {
+  const { clientId, secret } = gateway.firstClient;
+  const shownSecret = secret ?? '<its secret>';
+
+  return [
+    secret === undefined
+      ? `  client:   ${clientId} (registered earlier; its secret was printed then)`
+      : `  client:   ${clientId}  secret: ${secret}  (shown once: keep it)`,
+    '  a token:',
+    `    curl -s -X POST ${gateway.url}/v1/auth/token -H 'content-type: application/json' \\`,
+    `      -d '{"grant_type":"client_credentials","client_id":"${clientId}","client_secret":"${shownSecret}"}'`,
+  ];
+};
+
 const stopOnSignals = (gateway: LocalGateway): void => {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -31,6 +80,7 @@ const stopOnSignals = (gateway: LocalGateway): void => {
     }
     stopping = true;
     console.log(`\n${signal}: stopping the gateway and DynamoDB Local...`);
+    rmSync(RUNTIME_FILE, { force: true });
     gateway.stop().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -52,12 +102,21 @@ const main = async (): Promise<void> => {
     port: parsePort(process.env.PORT),
     host: process.env.HOST,
     dataDir: dataDir === '' ? undefined : dataDir,
+    mtls: mutualTls(),
   });
   stopOnSignals(gateway);
+  mkdirSync('.blux', { recursive: true });
+  writeFileSync(
+    RUNTIME_FILE,
+    JSON.stringify({ dynamoEndpoint: gateway.dynamoEndpoint, stage: gateway.stage }),
+  );
   console.log(
     [
       `BLUX gateway listening on ${gateway.url}`,
+      ...(gateway.mtlsUrl === undefined ? [] : [`  mutual TLS on ${gateway.mtlsUrl}`]),
       `  health:   curl ${gateway.url}/health`,
+      ...howToGetAToken(gateway),
+      '  clients:  npm run clients -- list | create --id <id> --scopes "<scopes>" | rotate | disable',
       `  DynamoDB: ${gateway.dynamoEndpoint} (${dataDir ? `data in ${dataDir}` : 'in memory'})`,
       '  Ctrl-C stops it.',
     ].join('\n'),

@@ -3,14 +3,20 @@
  * server, and the stream consumers behind pollers, all from the same catalog the CDK stack
  * reads. `npm start` runs it; end-to-end tests start it in-process.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { ROUTES, type RouteDeclaration } from '@shared/catalog/routes';
+import { ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
+import { ensureFirstClient, type BootstrapResult } from '@shared/identity/bootstrap';
+import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
+import { openLocalKeyRing } from '@shared/identity/tokens/local-key-ring';
 import { LOCAL_AWS_ENV, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
 import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
 import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
@@ -54,6 +60,10 @@ export interface LocalGateway {
   readonly stage: string;
   /** The mutual-TLS listener's base URL, when one was asked for. */
   readonly mtlsUrl?: string;
+  /** The route keys this runtime serves, each with the handler Lambda would run. */
+  readonly routeKeys: readonly string[];
+  /** The client made or confirmed at start from `BLUX_CLIENT_*`; its secret only when new. */
+  readonly firstClient: BootstrapResult;
   /** Resolves once every stream record written so far has been handled. */
   whenIdle(): Promise<void>;
   stop(): Promise<void>;
@@ -73,8 +83,13 @@ const consoleLogger = {
   error: (message: string, fields: Record<string, unknown>) => console.error(message, fields),
 };
 
-/** The variables the stack gives every function, pointed at the local tables. */
-const configureEnvironment = (stage: string, dynamoEndpoint: string): void => {
+/** The variables the stack gives every function, pointed at the local tables and keys. */
+const configureEnvironment = (
+  stage: string,
+  dynamoEndpoint: string,
+  issuer: string,
+  keyRingDir: string,
+): void => {
   for (const [name, value] of Object.entries(LOCAL_AWS_ENV)) {
     process.env[name] ??= value;
   }
@@ -83,6 +98,8 @@ const configureEnvironment = (stage: string, dynamoEndpoint: string): void => {
   }
   process.env.DYNAMODB_ENDPOINT = dynamoEndpoint;
   process.env.BLUX_STAGE = stage;
+  process.env.BLUX_ISSUER = issuer;
+  process.env.BLUX_LOCAL_KEY_RING_DIR = keyRingDir;
   process.env.POWERTOOLS_SERVICE_NAME ??= 'blux-gateway';
 };
 
@@ -195,6 +212,14 @@ export const startLocalGateway = async (
           throw error;
         });
   let dynamo: DynamoDbLocal | undefined;
+  // The token keys live with the data; without a data folder, in a folder this run removes.
+  const scratch = options.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'blux-')) : undefined;
+  const keyRingDir = options.dataDir ?? scratch ?? '';
+  const removeScratch = (): void => {
+    if (scratch !== undefined) {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  };
 
   try {
     dynamo =
@@ -202,9 +227,14 @@ export const startLocalGateway = async (
         ? await startDynamoDbLocal({ dataDir: options.dataDir })
         : undefined;
     const dynamoEndpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? '';
-    configureEnvironment(stage, dynamoEndpoint);
+    configureEnvironment(stage, dynamoEndpoint, `http://localhost:${port}`, keyRingDir);
+    // The first start makes the signing key; handlers then read the same ring.
+    await openLocalKeyRing({ dataDir: keyRingDir });
     const admin = new DynamoDBClient({ endpoint: dynamoEndpoint });
     const streamArns = await ensureTables(admin, (id) => physicalTableName(stage, id));
+    const firstClient = await ensureFirstClient(
+      new DynamoDbClientStore(admin, physicalTableName(stage, 'clients')),
+    );
     admin.destroy();
     const handlers = await loadRouteHandlers(ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
@@ -228,6 +258,8 @@ export const startLocalGateway = async (
       url: `http://localhost:${port}`,
       port,
       ...(mtlsPort === undefined ? {} : { mtlsUrl: `https://localhost:${mtlsPort}` }),
+      firstClient,
+      routeKeys: ROUTES.filter((route) => handlers.has(route.id)).map(routeKey),
       dynamoEndpoint,
       stage,
       whenIdle: async () => {
@@ -238,11 +270,13 @@ export const startLocalGateway = async (
         await Promise.all(streams.pollers.map((poller) => poller.stop()));
         streams.client.destroy();
         await started?.stop();
+        removeScratch();
       },
     };
   } catch (error) {
     await closeServer();
     await dynamo?.stop();
+    removeScratch();
     throw error;
   }
 };

@@ -25,3 +25,19 @@ export const stageName = (): string => process.env.BLUX_STAGE ?? 'local';
 
 /** Set only in the local runtime and in tests: where DynamoDB Local answers. */
 export const dynamoDbEndpoint = (): string | undefined => process.env.DYNAMODB_ENDPOINT;
+
+/** The `iss` of the gateway's own tokens: its public base URL. */
+export const tokenIssuer = (): string => required('BLUX_ISSUER');
+
+/** The `aud` of the gateway's own tokens. */
+export const tokenAudience = (): string => process.env.BLUX_AUDIENCE ?? 'blux-api';
+
+/**
+ * The KMS keys that sign tokens in AWS, comma-separated, the active one first. A key rotated
+ * out stays listed (and so published in the JWKS) until its last token has expired.
+ */
+export const tokenKmsKeyIds = (): string[] =>
+  (process.env.TOKEN_KMS_KEY_IDS ?? '').split(',').filter((id) => id.trim() !== '');
+
+/** Set only in the local runtime: the folder whose key ring holds the token keys. */
+export const localKeyRingDir = (): string | undefined => process.env.BLUX_LOCAL_KEY_RING_DIR;

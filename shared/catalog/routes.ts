@@ -21,9 +21,20 @@ export interface RouteDeclaration {
   /** Handler module relative to the repository root; it exports `handler`. */
   readonly handler: string;
   readonly service: ServiceName;
-  /** Scopes a caller needs, all of them; empty for public routes. */
+  /**
+   * Who may call: `public` routes need no credentials; `identified` routes need a bearer token
+   * or a registered client certificate holding every scope in `scopes`; `client` routes (the
+   * token endpoint) authenticate the client themselves.
+   */
+  readonly access: 'public' | 'identified' | 'client';
+  /** Scopes an identified caller needs, all of them. */
   readonly scopes: readonly string[];
   readonly tables: Readonly<Partial<Record<TableId, TableAccess>>>;
+  /**
+   * What the function does with the token keys: `verify` reads the public keys (every route
+   * that authenticates a caller, and the JWKS), `sign` also signs (the token endpoint only).
+   */
+  readonly tokenKeys?: 'verify' | 'sign';
 }
 
 export const DEFAULT_ROUTE_KEY = '$default';
@@ -35,8 +46,52 @@ export const ROUTES = [
     path: '/health',
     handler: 'functions/get-health.ts',
     service: 'blux-guard',
+    access: 'public',
     scopes: [],
     tables: { tasks: 'read', audit: 'read', rateCounters: 'read', clients: 'read' },
+  },
+  {
+    id: 'issueToken',
+    method: 'POST',
+    path: '/v1/auth/token',
+    handler: 'functions/issue-token.ts',
+    service: 'blux-reg',
+    access: 'client',
+    scopes: [],
+    tables: { clients: 'readWrite' },
+    tokenKeys: 'sign',
+  },
+  {
+    id: 'validateIdentity',
+    method: 'POST',
+    path: '/v1/identities/validate',
+    handler: 'functions/validate-identity.ts',
+    service: 'blux-reg',
+    access: 'identified',
+    scopes: ['identities:validate'],
+    tables: { clients: 'read' },
+    tokenKeys: 'verify',
+  },
+  {
+    id: 'getJwks',
+    method: 'GET',
+    path: '/.well-known/jwks.json',
+    handler: 'functions/get-jwks.ts',
+    service: 'blux-reg',
+    access: 'public',
+    scopes: [],
+    tables: {},
+    tokenKeys: 'verify',
+  },
+  {
+    id: 'getOpenIdConfiguration',
+    method: 'GET',
+    path: '/.well-known/openid-configuration',
+    handler: 'functions/get-openid-configuration.ts',
+    service: 'blux-reg',
+    access: 'public',
+    scopes: [],
+    tables: {},
   },
   {
     id: 'notFound',
@@ -44,6 +99,7 @@ export const ROUTES = [
     path: DEFAULT_ROUTE_KEY,
     handler: 'functions/not-found.ts',
     service: 'blux-guard',
+    access: 'public',
     scopes: [],
     tables: {},
   },

@@ -11,9 +11,12 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { findRoute, type RouteDeclaration, type RouteId } from '@shared/catalog/routes';
+import type { Identity } from '@shared/identity/identity';
 import type { z } from '@shared/validation/schema';
+import { gatewayAuthenticator } from '@shared/identity/gateway-identity';
+import { authentication } from './middleware/authentication';
 import { bodyParser, type BodyOptions } from './middleware/body-parser';
-import { errorEnvelope } from './middleware/error-envelope';
+import { errorEnvelope, type ErrorFormat } from './middleware/error-envelope';
 import { headerNormalizer } from './middleware/header-normalizer';
 import { requestContext } from './middleware/request-context';
 import type { HttpEvent, HttpMiddleware, HttpResult } from './types';
@@ -26,6 +29,8 @@ export interface RouteInput<TBody, TQuery> {
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly requestId: string;
   readonly route: RouteDeclaration;
+  /** The caller, on routes that authenticate one. */
+  readonly identity: Identity | undefined;
   readonly event: HttpEvent;
   readonly context: Context;
 }
@@ -33,6 +38,8 @@ export interface RouteInput<TBody, TQuery> {
 export interface RouteDefinition<TBody, TQuery> extends Omit<BodyOptions, 'body' | 'query'> {
   readonly body?: z.ZodType<TBody>;
   readonly query?: z.ZodType<TQuery>;
+  /** `oauth` only on the token endpoint; every other route answers with the envelope. */
+  readonly errorFormat?: ErrorFormat;
   readonly handle: (input: RouteInput<TBody, TQuery>) => Promise<HttpResult>;
 }
 
@@ -50,7 +57,8 @@ export interface PipelineSteps {
 const NO_STEPS = (): readonly HttpMiddleware[] => [];
 
 export const DEFAULT_PIPELINE_STEPS: PipelineSteps = {
-  authentication: NO_STEPS,
+  authentication: (route) =>
+    route.access === 'identified' ? [authentication(route, gatewayAuthenticator)] : [],
   rateLimiting: NO_STEPS,
   audit: NO_STEPS,
 };
@@ -70,12 +78,13 @@ export const httpRoute = <TBody = undefined, TQuery = undefined>(
       headers: event.headers,
       requestId: event.blux.requestId,
       route,
+      identity: event.blux.identity,
       event,
       context,
     });
   const middlewares: HttpMiddleware[] = [
     requestContext(route),
-    errorEnvelope(),
+    errorEnvelope(definition.errorFormat),
     headerNormalizer(),
     bodyParser(definition),
     ...steps.authentication(route),

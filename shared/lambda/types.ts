@@ -9,6 +9,7 @@ import type {
 } from 'aws-lambda';
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { RouteDeclaration } from '@shared/catalog/routes';
+import type { Identity } from '@shared/identity/identity';
 
 /** What the pipeline has learned about a request so far. */
 export interface RequestState {
@@ -17,6 +18,8 @@ export interface RequestState {
   readonly startedAtMs: number;
   body?: unknown;
   query?: unknown;
+  /** Set by the authentication step on routes that need a caller. */
+  identity?: Identity;
 }
 
 export type HttpEvent = APIGatewayProxyEventV2 & { blux: RequestState };

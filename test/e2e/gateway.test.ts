@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES, routeKey } from '@shared/catalog/routes';
 import type { LocalGateway } from '@local/runtime';
 import { startTestGateway } from '@test/fixtures/local-gateway';
 
@@ -15,6 +16,10 @@ afterAll(async () => {
 const call = (path: string, init?: RequestInit) => fetch(`${gateway.url}${path}`, init);
 
 describe('the local gateway over HTTP', () => {
+  it('serves every declared route with its own handler', () => {
+    expect([...gateway.routeKeys].sort()).toEqual(ROUTES.map(routeKey).sort());
+  });
+
   it('answers GET /health with every service healthy, from real table checks', async () => {
     const response = await call('/health');
     const body = (await response.json()) as Record<string, unknown>;

@@ -6,6 +6,7 @@ import {
   type KeyPair,
   type MutualTlsMaterial,
 } from '@test/fixtures/certificates';
+import { registerTestClient } from '@test/fixtures/identity';
 import { startTestGateway } from '@test/fixtures/local-gateway';
 
 let material: MutualTlsMaterial;
@@ -15,6 +16,11 @@ beforeAll(async () => {
   material = createMutualTlsMaterial();
   gateway = await startTestGateway({
     mtls: { port: 0, ca: material.trustedCa.cert, ...material.server },
+  });
+  await registerTestClient(gateway, {
+    clientId: 'billing',
+    scopes: ['identities:validate'],
+    certificateSubjects: [material.clientSubject],
   });
 });
 
@@ -27,11 +33,16 @@ interface Reply {
   readonly body: Record<string, unknown>;
 }
 
-const get = (path: string, client?: KeyPair): Promise<Reply> =>
+const send = (method: string, path: string, client?: KeyPair, body?: unknown): Promise<Reply> =>
   new Promise((resolve, reject) => {
     const outgoing = request(
       `${gateway.mtlsUrl}${path}`,
-      { ca: material.trustedCa.cert, ...(client ?? {}) },
+      {
+        method,
+        ca: material.trustedCa.cert,
+        headers: { 'content-type': 'application/json' },
+        ...(client ?? {}),
+      },
       (incoming) => {
         let text = '';
         incoming.on('data', (chunk: Buffer) => {
@@ -46,8 +57,10 @@ const get = (path: string, client?: KeyPair): Promise<Reply> =>
       },
     );
     outgoing.on('error', reject);
-    outgoing.end();
+    outgoing.end(body === undefined ? undefined : JSON.stringify(body));
   });
+
+const get = (path: string, client?: KeyPair): Promise<Reply> => send('GET', path, client);
 
 describe('the mutual-TLS listener', () => {
   it('serves a client whose certificate the trusted CA signed', async () => {
@@ -70,6 +83,26 @@ describe('the mutual-TLS listener', () => {
     expect(reply.status).toBe(403);
     expect(reply.body).toMatchObject({
       error: { code: 'FORBIDDEN', details: { reason: 'certificate_required' } },
+    });
+  });
+
+  it('maps a registered certificate subject to its client and scopes', async () => {
+    const reply = await send('POST', '/v1/identities/validate', material.client, {
+      token: 'x.y.z',
+    });
+
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({ valid: false });
+  });
+
+  it('refuses a trusted certificate whose subject no client registers with 401', async () => {
+    const reply = await send('POST', '/v1/identities/validate', material.unregisteredClient, {
+      token: 'x.y.z',
+    });
+
+    expect(reply.status).toBe(401);
+    expect(reply.body).toMatchObject({
+      error: { code: 'UNAUTHORIZED', details: { reason: 'unknown_certificate' } },
     });
   });
 });

@@ -72,6 +72,7 @@ describe('a DynamoDB that throttles or is unreachable', () => {
         path: '/something',
         handler: 'none',
         service: 'blux-lite',
+        access: 'public',
         scopes: [],
         tables: {},
       },

@@ -11,6 +11,7 @@ const route = (id: string, method: RouteDeclaration['method'], path: string): Ro
   path,
   handler: 'none',
   service: 'blux-lite',
+  access: 'public',
   scopes: [],
   tables: {},
 });

@@ -35,13 +35,24 @@ export const mediaTypeOf = (contentType: string | undefined): string | undefined
   return /^application\/[a-z0-9.+-]+\+json$/.test(bare) ? JSON_MEDIA_TYPE : bare;
 };
 
+/** Form fields; a name sent twice keeps every value, so a route can refuse repeats. */
+export const formFields = (text: string): Record<string, string | string[]> => {
+  const fields: Record<string, string | string[]> = {};
+  for (const [name, value] of new URLSearchParams(text)) {
+    const seen = fields[name];
+    fields[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
+  }
+
+  return fields;
+};
+
 const rawBody = (event: HttpEvent): Buffer =>
   Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8');
 
 const decode = (bytes: Buffer, mediaType: string): unknown => {
   const text = bytes.toString('utf8');
   if (mediaType === FORM_MEDIA_TYPE) {
-    return Object.fromEntries(new URLSearchParams(text));
+    return formFields(text);
   }
   try {
     return JSON.parse(text) as unknown;

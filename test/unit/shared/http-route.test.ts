@@ -13,6 +13,7 @@ const echoRoute: RouteDeclaration = {
   path: '/echo',
   handler: 'test/fixtures/none.ts',
   service: 'blux-lite',
+  access: 'public',
   scopes: [],
   tables: {},
 };

@@ -8,6 +8,7 @@ const route = (id: string, method: RouteDeclaration['method'], path: string): Ro
   path,
   handler: `functions/${id}.ts`,
   service: 'blux-lite',
+  access: 'public',
   scopes: [],
   tables: {},
 });
