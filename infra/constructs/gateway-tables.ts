@@ -65,6 +65,9 @@ const GRANTS: Record<TableAccess, (table: Table, grantee: IGrantable) => Grant> 
   read: (table, grantee) => table.grantReadData(grantee),
   write: (table, grantee) => table.grantWriteData(grantee),
   readWrite: (table, grantee) => table.grantReadWriteData(grantee),
+  // Put-only: a writer can add entries but never update or delete one. Encryption uses the
+  // AWS managed key, so no KMS grant is needed beside it.
+  append: (table, grantee) => table.grant(grantee, 'dynamodb:PutItem'),
 };
 
 const toAttribute = (key: KeyAttribute): Attribute => ({

@@ -8,8 +8,11 @@ import type { TableId } from './tables';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-/** What a function may do to a table; the stack grants exactly this and no more. */
-export type TableAccess = 'read' | 'write' | 'readWrite';
+/**
+ * What a function may do to a table; the stack grants exactly this and no more. `append` is
+ * put-only: new items, never an update or a delete (the audit writers' access).
+ */
+export type TableAccess = 'read' | 'write' | 'readWrite' | 'append';
 
 export interface RouteDeclaration {
   /** Stable identifier, also the function's logical name in the stack. */

@@ -36,6 +36,7 @@ export interface TableDeclaration {
 
 const PK: KeyAttribute = { name: 'pk', type: 'S' };
 const SK: KeyAttribute = { name: 'sk', type: 'S' };
+const TS_ID: KeyAttribute = { name: 'ts_id', type: 'S' };
 
 export const TABLES = {
   tasks: {
@@ -46,6 +47,11 @@ export const TABLES = {
     ttlAttribute: 'expires_at',
     stream: 'NEW_AND_OLD_IMAGES',
   },
+  /**
+   * Audit entries, one item each (`pk = entry#<audit_id>`), spread by their random ids. The
+   * indexes serve every filter of `GET /v1/audit` by key; their partition keys end in a shard
+   * number (`#0`..`#7`) so that no index partition takes every write.
+   */
   audit: {
     suffix: 'audit',
     envVar: 'TABLE_AUDIT',
@@ -53,6 +59,23 @@ export const TABLES = {
     sortKey: SK,
     ttlAttribute: 'expires_at',
     stream: 'NEW_IMAGE',
+    retainAlways: true,
+    globalIndexes: [
+      { name: 'by_time', partitionKey: { name: 'time_pk', type: 'S' }, sortKey: TS_ID },
+      { name: 'by_service', partitionKey: { name: 'service_pk', type: 'S' }, sortKey: TS_ID },
+      { name: 'by_operation', partitionKey: { name: 'operation_pk', type: 'S' }, sortKey: TS_ID },
+      { name: 'by_identity', partitionKey: { name: 'identity_pk', type: 'S' }, sortKey: TS_ID },
+    ],
+  },
+  /**
+   * What only the audit sealer writes: chain heads, signed checkpoints and the published
+   * audit keys. Writers of entries have no access to it, so they cannot rewrite a checkpoint.
+   */
+  auditCheckpoints: {
+    suffix: 'audit-checkpoints',
+    envVar: 'TABLE_AUDIT_CHECKPOINTS',
+    partitionKey: PK,
+    sortKey: SK,
     retainAlways: true,
   },
   rateCounters: {
