@@ -161,5 +161,24 @@ export class ServiceUnavailableError extends GatewayError {
   }
 }
 
+/**
+ * A rate limit is spent: `limit` is the budget of the limit that refused, `resetInSeconds` when
+ * it is whole again, also sent as `Retry-After`. `headers` carries the rate-limit headers.
+ */
+export class RateLimitExceededError extends GatewayError {
+  override readonly name = 'RateLimitExceededError';
+
+  constructor(
+    limit: number,
+    resetInSeconds: number,
+    headers: Readonly<Record<string, string>> = {},
+  ) {
+    super('RATE_LIMIT_EXCEEDED', `Rate limit exceeded; retry in ${resetInSeconds} s.`, {
+      details: { limit, reset_in: resetInSeconds },
+      headers: { ...headers, 'Retry-After': String(resetInSeconds) },
+    });
+  }
+}
+
 export const isGatewayError = (error: unknown): error is GatewayError =>
   error instanceof GatewayError;

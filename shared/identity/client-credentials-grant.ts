@@ -22,6 +22,8 @@ export interface GrantDependencies {
   readonly now?: () => Date;
   /** How the slow-down waits; tests pass a clock of their own. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Told of every failed secret check, alongside the per-client count (the per-source one). */
+  readonly onAuthenticationFailure?: () => Promise<void>;
 }
 
 export interface Grant extends IssuedAccessToken {
@@ -56,9 +58,10 @@ export const grantClientCredentials = async (
   const record = countable ? await clients.get(request.clientId) : undefined;
   const verified = await verifyClientSecret(record, request.clientSecret, now);
   if (!verified || record === undefined) {
-    if (countable) {
-      await clients.recordFailure(request.clientId, now);
-    }
+    await Promise.all([
+      countable ? clients.recordFailure(request.clientId, now) : undefined,
+      dependencies.onAuthenticationFailure?.(),
+    ]);
     throw invalidClient();
   }
   if (failures !== undefined) {

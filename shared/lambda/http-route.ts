@@ -2,11 +2,12 @@
  * Builds the middy pipeline every HTTP handler runs, with the same order of concerns on every
  * route:
  *
- *   request id and log line → error envelope → header normalisation → body and query
- *   validation → authentication → rate limiting → handler → audit
+ *   request id and log line → response headers → error envelope → header normalisation →
+ *   body and query validation → authentication → rate limiting → handler → audit
  *
  * `before` hooks run in that order and `after`/`onError` hooks in reverse, so the error
- * envelope sees every failure and the request-context step stamps and logs every response.
+ * envelope sees every failure, the response-header steps see every response, envelopes
+ * included, and the request-context step stamps and logs every response.
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -14,10 +15,12 @@ import { findRoute, type RouteDeclaration, type RouteId } from '@shared/catalog/
 import type { Identity } from '@shared/identity/identity';
 import type { z } from '@shared/validation/schema';
 import { gatewayAuthenticator } from '@shared/identity/gateway-identity';
+import { gatewayIdentityRateLimits } from '@shared/rate-limit/gateway-rate-limits';
 import { authentication } from './middleware/authentication';
 import { bodyParser, type BodyOptions } from './middleware/body-parser';
 import { errorEnvelope, type ErrorFormat } from './middleware/error-envelope';
 import { headerNormalizer } from './middleware/header-normalizer';
+import { rateLimit, rateLimitHeaders } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import type { HttpEvent, HttpMiddleware, HttpResult } from './types';
 
@@ -51,6 +54,12 @@ export interface RouteDefinition<TBody, TQuery> extends Omit<BodyOptions, 'body'
 export interface PipelineSteps {
   readonly authentication: (route: RouteDeclaration) => readonly HttpMiddleware[];
   readonly rateLimiting: (route: RouteDeclaration) => readonly HttpMiddleware[];
+  /**
+   * Steps that add headers to the finished response (the rate-limit headers): they sit between
+   * the request context and the error envelope, so their `after`/`onError` see error
+   * envelopes too. None when left out.
+   */
+  readonly responseHeaders?: (route: RouteDeclaration) => readonly HttpMiddleware[];
   readonly audit: (route: RouteDeclaration) => readonly HttpMiddleware[];
 }
 
@@ -59,7 +68,9 @@ const NO_STEPS = (): readonly HttpMiddleware[] => [];
 export const DEFAULT_PIPELINE_STEPS: PipelineSteps = {
   authentication: (route) =>
     route.access === 'identified' ? [authentication(route, gatewayAuthenticator)] : [],
-  rateLimiting: NO_STEPS,
+  rateLimiting: (route) =>
+    route.access === 'identified' ? [rateLimit(gatewayIdentityRateLimits)] : [],
+  responseHeaders: (route) => (route.access === 'identified' ? [rateLimitHeaders()] : []),
   audit: NO_STEPS,
 };
 
@@ -84,6 +95,7 @@ export const httpRoute = <TBody = undefined, TQuery = undefined>(
     });
   const middlewares: HttpMiddleware[] = [
     requestContext(route),
+    ...(steps.responseHeaders?.(route) ?? []),
     errorEnvelope(definition.errorFormat),
     headerNormalizer(),
     bodyParser(definition),
