@@ -1,19 +1,30 @@
 /**
  * The BLUX gateway in one stack: the catalog's tables, a function per route behind an HTTP API,
- * and a function per stream consumer. Everything it builds is read from `shared/catalog/`, so
- * a route or a table exists here exactly when it exists in the local runtime.
+ * the KMS key that signs the gateway's tokens, an optional custom domain with mutual TLS, and a
+ * function per stream consumer. Everything it builds is read from `shared/catalog/`, so a route
+ * or a table exists here exactly when it exists in the local runtime.
  */
-import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ROUTES, type RouteDeclaration } from '@shared/catalog/routes';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
+import {
+  checkTrustedIssuers,
+  type TrustedIssuerConfig,
+} from '@shared/identity/tokens/trusted-issuers';
+import type { GatewayCustomDomainSettings } from '@infra/constructs/gateway-domain';
 import { GatewayHttpApi } from '@infra/constructs/http-api';
 import { GatewayTables } from '@infra/constructs/gateway-tables';
 import { RouteFunction } from '@infra/constructs/route-function';
 import { StreamConsumerFunction } from '@infra/constructs/stream-consumer-function';
+import { TokenSigningKey } from '@infra/constructs/token-signing-key';
+import { InfraConfigError } from '@infra/infra-error';
 import { pascalCase } from '@infra/naming';
 import { POWERTOOLS_SERVICE_NAME } from '@infra/constructs/gateway-function';
 import { assertStage, type Stage } from '@infra/stage-config';
+
+/** The `aud` of the gateway's tokens unless a stack says otherwise; the handlers' default too. */
+export const DEFAULT_TOKEN_AUDIENCE = 'blux-api';
 
 /** Props of `GatewayStack`; any other `StackProps` pass through, `env` included. */
 export interface GatewayStackProps extends StackProps {
@@ -31,6 +42,42 @@ export interface GatewayStackProps extends StackProps {
    * @default STREAM_CONSUMERS - the catalog's consumers
    */
   readonly streamConsumers?: readonly StreamConsumerDeclaration[];
+  /**
+   * The `aud` of the gateway's tokens, given to every route as `BLUX_AUDIENCE`.
+   *
+   * @default DEFAULT_TOKEN_AUDIENCE - `blux-api`
+   */
+  readonly tokenAudience?: string;
+  /**
+   * Issuers of user tokens that the routes which authenticate callers accept besides the
+   * gateway's own, such as a Cognito user pool. They are checked while synthesizing, with the
+   * check the functions apply at start, and reach those routes as `BLUX_TRUSTED_ISSUERS`.
+   *
+   * @default - none: only the gateway's own tokens are accepted
+   */
+  readonly trustedIssuers?: readonly TrustedIssuerConfig[];
+  /**
+   * Which token signing key is active; raise it by one to rotate the key, as the file comment
+   * of `infra/constructs/token-signing-key.ts` describes.
+   *
+   * @default 1
+   */
+  readonly tokenKeyGeneration?: number;
+  /**
+   * ARNs of the token keys that signed before the active one, newest first: they stay
+   * published and verify their tokens until removed, one hour after the rotation at the
+   * earliest (a token lives `TOKEN_TTL_SECONDS`).
+   *
+   * @default - none
+   */
+  readonly previousTokenKeyArns?: readonly string[];
+  /**
+   * A custom domain for the API, optionally with mutual TLS. It becomes the tokens' issuer,
+   * `https://<domainName>`; with `mtls` the execute-api endpoint is disabled.
+   *
+   * @default - no custom domain: the issuer is the execute-api endpoint
+   */
+  readonly customDomain?: GatewayCustomDomainSettings;
 }
 
 /** The stack's name for a stage, the one `infra/app.ts` deploys. */
@@ -46,10 +93,26 @@ export class GatewayStack extends Stack {
   readonly routeFunctions: ReadonlyMap<string, RouteFunction>;
   readonly streamConsumerFunctions: ReadonlyMap<string, StreamConsumerFunction>;
   readonly httpApi: GatewayHttpApi;
+  readonly tokenSigningKey: TokenSigningKey;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
-    const { stage: requestedStage, routes, streamConsumers, ...stackProps } = props;
+    const {
+      stage: requestedStage,
+      routes: requestedRoutes,
+      streamConsumers,
+      tokenAudience,
+      trustedIssuers: requestedIssuers,
+      tokenKeyGeneration,
+      previousTokenKeyArns,
+      customDomain,
+      ...stackProps
+    } = props;
     const stage = assertStage(requestedStage);
+    const routes = requestedRoutes ?? ROUTES;
+    const audience = tokenAudience ?? DEFAULT_TOKEN_AUDIENCE;
+    assertValidAudience(audience);
+    const trustedIssuers = checkedTrustedIssuers(requestedIssuers ?? []);
+    assertSingleSigningRoute(routes);
     super(scope, id, {
       description: `BLUX gateway (${stage}): HTTP API, route functions and tables`,
       // Deleting the production stack takes a deliberate extra step, on top of table protection.
@@ -61,9 +124,14 @@ export class GatewayStack extends Stack {
     Tags.of(this).add('blux:stage', stage);
     Tags.of(this).add('blux:service', POWERTOOLS_SERVICE_NAME);
     this.tables = new GatewayTables(this, 'Tables', { stage });
+    this.tokenSigningKey = new TokenSigningKey(this, 'TokenSigningKey', {
+      stage,
+      generation: tokenKeyGeneration,
+      previousKeyArns: previousTokenKeyArns,
+    });
 
     const routeFunctions = new Map<string, RouteFunction>();
-    for (const route of routes ?? ROUTES) {
+    for (const route of routes) {
       const routeFunction = new RouteFunction(this, `Route${pascalCase(route.id)}`, {
         route,
         stage,
@@ -79,11 +147,20 @@ export class GatewayStack extends Stack {
         declaration: routeFunction.route,
         handler: routeFunction.function,
       })),
+      customDomain,
     });
-    new CfnOutput(this, 'ApiUrl', {
-      description: 'Invoke URL of the gateway HTTP API',
-      value: this.httpApi.url,
-    });
+    // The functions learn the issuer only now: without a custom domain it is the API's own
+    // endpoint. A function referring to the API makes no cycle, since the API itself refers to
+    // no function; its routes and integrations do, and they depend on both.
+    for (const routeFunction of routeFunctions.values()) {
+      routeFunction.connectIdentity({
+        issuer: this.httpApi.baseUrl,
+        audience,
+        trustedIssuers,
+        tokenSigningKey: this.tokenSigningKey,
+      });
+    }
+    this.addOutputs();
 
     const consumerFunctions = new Map<string, StreamConsumerFunction>();
     for (const consumer of streamConsumers ?? STREAM_CONSUMERS) {
@@ -96,4 +173,67 @@ export class GatewayStack extends Stack {
     }
     this.streamConsumerFunctions = consumerFunctions;
   }
+
+  private addOutputs(): void {
+    const domain = this.httpApi.domain;
+    new CfnOutput(this, 'ApiUrl', {
+      description: 'Invoke URL of the gateway HTTP API',
+      value: domain === undefined ? this.httpApi.url : `${domain.baseUrl}/`,
+    });
+    new CfnOutput(this, 'TokenIssuer', {
+      description: 'The iss of the gateway tokens, its public base URL',
+      value: this.httpApi.baseUrl,
+    });
+    new CfnOutput(this, 'TokenSigningKeyArn', {
+      description: 'The active token signing key; list it in previousTokenKeyArns to rotate',
+      value: this.tokenSigningKey.activeKey.keyArn,
+    });
+    if (domain !== undefined) {
+      new CfnOutput(this, 'CustomDomainTarget', {
+        description: 'Where the custom domain must point: a CNAME or alias to this name',
+        value: domain.domainName.regionalDomainName,
+      });
+      new CfnOutput(this, 'CustomDomainHostedZoneId', {
+        description: 'The hosted zone of CustomDomainTarget, for a Route 53 alias record',
+        value: domain.domainName.regionalHostedZoneId,
+      });
+    }
+  }
 }
+
+const assertValidAudience = (audience: string): void => {
+  if (!Token.isUnresolved(audience) && !/^\S+$/.test(audience)) {
+    throw new InfraConfigError(
+      'gatewayStack.invalidTokenAudience',
+      `token audience ${JSON.stringify(audience)} must be a non-empty string without spaces`,
+      { audience },
+    );
+  }
+};
+
+/** The same check the functions run on `BLUX_TRUSTED_ISSUERS`, so a mistake fails the synth. */
+const checkedTrustedIssuers = (issuers: readonly TrustedIssuerConfig[]): TrustedIssuerConfig[] => {
+  try {
+    return checkTrustedIssuers(issuers, 'the trustedIssuers prop');
+  } catch (error) {
+    throw new InfraConfigError(
+      'gatewayStack.invalidTrustedIssuers',
+      // The shared check's own code would only repeat this one.
+      String(error instanceof Error ? error.message : error).replace(/^config\.\w+: /, ''),
+      {},
+      { cause: error },
+    );
+  }
+};
+
+/** Signing is the token endpoint's alone: one role with `kms:Sign`, not one per route. */
+const assertSingleSigningRoute = (routes: readonly RouteDeclaration[]): void => {
+  const signing = routes.filter((route) => route.tokenKeys === 'sign').map((route) => route.id);
+  if (signing.length > 1) {
+    throw new InfraConfigError(
+      'gatewayStack.multipleSigningRoutes',
+      `routes ${signing.join(', ')} all ask to sign tokens; only the token endpoint may`,
+      { routeIds: signing },
+    );
+  }
+};

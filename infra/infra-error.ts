@@ -7,6 +7,9 @@
 /** Every code the infrastructure can raise, one list so none is invented at a call site. */
 export const INFRA_ERROR_CODES = [
   'stageConfig.unknownStage',
+  'gatewayStack.invalidTokenAudience',
+  'gatewayStack.invalidTrustedIssuers',
+  'gatewayStack.multipleSigningRoutes',
   'gatewayTables.invalidStage',
   'gatewayTables.conflictingAttributeType',
   'gatewayTables.duplicateIndexName',
@@ -19,6 +22,17 @@ export const INFRA_ERROR_CODES = [
   'gatewayFunction.invalidTableAccess',
   'routeFunction.invalidRouteId',
   'routeFunction.timeoutTooLong',
+  'routeFunction.invalidTokenKeys',
+  'routeFunction.identifiedWithoutTokenKeys',
+  'routeFunction.identityAlreadyConnected',
+  'tokenSigningKey.invalidGeneration',
+  'tokenSigningKey.invalidPreviousKeyArn',
+  'tokenSigningKey.duplicatePreviousKeyArn',
+  'gatewayDomain.invalidDomainName',
+  'gatewayDomain.invalidCertificateArn',
+  'gatewayDomain.certificateInAnotherRegion',
+  'gatewayDomain.invalidTruststoreUri',
+  'gatewayDomain.invalidTruststoreVersion',
   'httpApi.noRoutes',
   'httpApi.duplicateRouteKey',
   'httpApi.defaultRouteMismatch',
@@ -42,9 +56,15 @@ export class InfraConfigError extends Error {
   readonly code: InfraErrorCode;
   readonly details: InfraErrorDetails;
 
-  constructor(code: InfraErrorCode, message: string, details: InfraErrorDetails = {}) {
+  /** `cause` keeps the error of a shared check (a `ConfigurationError`) that refused first. */
+  constructor(
+    code: InfraErrorCode,
+    message: string,
+    details: InfraErrorDetails = {},
+    options: { readonly cause?: unknown } = {},
+  ) {
     // The code leads the message so that it shows in the one line `cdk synth` prints.
-    super(`${code}: ${message}`);
+    super(`${code}: ${message}`, options);
     this.code = code;
     this.details = details;
   }

@@ -4,12 +4,13 @@
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { isStage, STAGES, type Stage } from '@shared/catalog/stages';
+import { stageThrottleFor } from '@shared/rate-limit/rate-limit-config';
 import { InfraConfigError } from './infra-error';
 
-/** The stages the gateway deploys to, each its own stack. */
-export const STAGES = ['dev', 'staging', 'prod'] as const;
-
-export type Stage = (typeof STAGES)[number];
+// The stage list lives in the catalog, where the clients CLI reads it too; it is re-exported
+// here so that the CDK app and its tests find every stage setting in one module.
+export { isStage, STAGES, type Stage };
 
 /** The stage `cdk synth` builds when no `-c stage=...` is given. */
 export const DEFAULT_STAGE: Stage = 'dev';
@@ -43,10 +44,9 @@ export interface StageConfig {
   /** Tables refuse deletion, even by CloudFormation, until this is turned off. */
   readonly deletionProtection: boolean;
   /**
-   * API Gateway's stage throttle.
-   *
-   * TODO(rate-limits): these numbers are written here by hand; once the rate-limit
-   * configuration exists they must be derived from it, so the two cannot disagree.
+   * API Gateway's stage throttle, derived from the rate-limit configuration
+   * (`stageThrottleFor`): the steady rate of a number of identities at their full per-second
+   * burst at once, so the outer guard and the gateway's own limits cannot disagree.
    */
   readonly throttle: StageThrottle;
   readonly memorySizeMb: number;
@@ -63,7 +63,7 @@ export const STAGE_CONFIG = {
     logRetention: RetentionDays.ONE_WEEK,
     removalPolicy: RemovalPolicy.DESTROY,
     deletionProtection: false,
-    throttle: { rateLimitPerSecond: 50, burstLimit: 100 },
+    throttle: stageThrottleFor(1),
     memorySizeMb: 512,
     functionTimeoutSeconds: 10,
     tracing: false,
@@ -73,7 +73,7 @@ export const STAGE_CONFIG = {
     logRetention: RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.RETAIN,
     deletionProtection: false,
-    throttle: { rateLimitPerSecond: 100, burstLimit: 200 },
+    throttle: stageThrottleFor(2),
     memorySizeMb: 512,
     functionTimeoutSeconds: 10,
     tracing: true,
@@ -83,7 +83,7 @@ export const STAGE_CONFIG = {
     logRetention: RetentionDays.ONE_YEAR,
     removalPolicy: RemovalPolicy.RETAIN,
     deletionProtection: true,
-    throttle: { rateLimitPerSecond: 500, burstLimit: 1000 },
+    throttle: stageThrottleFor(10),
     // More memory also buys more CPU on Lambda, which shortens cold starts where users feel them.
     memorySizeMb: 1024,
     functionTimeoutSeconds: 10,
@@ -91,10 +91,6 @@ export const STAGE_CONFIG = {
     logLevel: 'INFO',
   },
 } as const satisfies Record<Stage, StageConfig>;
-
-/** Whether a value names one of the deployable stages. */
-export const isStage = (value: unknown): value is Stage =>
-  typeof value === 'string' && (STAGES as readonly string[]).includes(value);
 
 /**
  * The value itself, when it names a stage.

@@ -18,6 +18,7 @@ import {
   DYNAMODB_MAX_ATTEMPTS,
   DYNAMODB_REQUEST_TIMEOUT_MS,
 } from '@shared/aws/dynamodb';
+import { isStage, STAGES } from '@shared/catalog/stages';
 import { physicalTableName } from '@shared/catalog/tables';
 import { isGatewayError, ValidationError } from '@shared/errors/gateway-error';
 import {
@@ -37,10 +38,10 @@ import { LOCAL_AWS_ENV } from '@local/dynamodb-local';
 export const EXIT_CODES = { ok: 0, error: 1, usage: 2 } as const;
 
 /**
- * The stages the CDK app deploys. The list mirrors `STAGES` in `infra/stage-config.ts` (a test
- * keeps the two equal); importing it would load the whole CDK library into a small tool.
+ * The stages the CDK app deploys: the catalog's `STAGES` under the name this tool exported
+ * before the list moved to `shared/catalog/stages.ts`.
  */
-export const DEPLOYED_STAGES = ['dev', 'staging', 'prod'] as const;
+export const DEPLOYED_STAGES = STAGES;
 
 /** Where `npm start` says which DynamoDB Local and stage the running gateway uses. */
 export const RUNTIME_FILE = join('.blux', 'runtime.json');
@@ -252,9 +253,9 @@ const openTarget = async (values: OptionValues, io: CommandIo): Promise<Target> 
     config = localConfig(values.endpoint, env, values.region);
     where = values.endpoint;
   } else if (values.stage !== undefined) {
-    if (!(DEPLOYED_STAGES as readonly string[]).includes(values.stage)) {
+    if (!isStage(values.stage)) {
       throw new UsageError(
-        `--stage without --endpoint must be one of ${DEPLOYED_STAGES.join(', ')}, ` +
+        `--stage without --endpoint must be one of ${STAGES.join(', ')}, ` +
           `not "${values.stage}"`,
       );
     }

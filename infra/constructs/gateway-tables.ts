@@ -2,7 +2,7 @@
  * The gateway's DynamoDB tables, one per declaration in the catalog, and the only way the rest
  * of the stack reaches them: by catalog id, with access granted through `grantAccess`.
  */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   AttributeType,
   BillingMode,
@@ -10,6 +10,7 @@ import {
   Table,
   TableEncryption,
   type Attribute,
+  type CfnTable,
 } from 'aws-cdk-lib/aws-dynamodb';
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -132,7 +133,13 @@ export class GatewayTables extends Construct {
 
   /** Grants exactly the declared access: data-plane actions on that table and nothing else. */
   grantAccess(grantee: IGrantable, tableId: TableId, access: TableAccess): Grant {
-    return GRANTS[access](this.table(tableId), grantee);
+    const table = this.table(tableId);
+    const grant = GRANTS[access](table, grantee);
+    if ((this.declarations[tableId].globalIndexes ?? []).length > 0) {
+      this.acknowledgeIndexWildcard(grantee, table);
+    }
+
+    return grant;
   }
 
   /**
@@ -146,6 +153,25 @@ export class GatewayTables extends Construct {
     }
 
     return variables;
+  }
+
+  /**
+   * A grant on a table with global indexes also names `<table ARN>/index/*`, which cdk-nag
+   * reports as a wildcard. It is acknowledged on the grantee's role, for this table alone.
+   */
+  private acknowledgeIndexWildcard(grantee: IGrantable, table: Table): void {
+    const principal = grantee.grantPrincipal;
+    if (!Construct.isConstruct(principal)) {
+      return;
+    }
+    const tableLogicalId = Stack.of(table).getLogicalId(table.node.defaultChild as CfnTable);
+
+    Validations.of(principal).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${tableLogicalId}.Arn>/index/*]`,
+      reason:
+        `Querying the global indexes of ${table.node.id} takes <table ARN>/index/*, which CDK ` +
+        "adds to every grant on an indexed table; the wildcard covers that table's indexes only.",
+    });
   }
 
   private entries(): [TableId, TableDeclaration][] {

@@ -1,7 +1,8 @@
 /**
  * The gateway's front door: an API Gateway HTTP API with one route per catalog route, the
  * `$default` route for everything else, and a single `$default` stage that logs every request
- * as one JSON line and enforces the stage throttle.
+ * as one JSON line and enforces the stage throttle. With a custom domain the API also answers
+ * there, and with mutual TLS only there.
  */
 import { Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -22,6 +23,11 @@ import { DEFAULT_ROUTE_KEY, routeKey, type RouteDeclaration } from '@shared/cata
 import { InfraConfigError } from '@infra/infra-error';
 import { pascalCase } from '@infra/naming';
 import { STAGE_CONFIG, type Stage, type StageThrottle } from '@infra/stage-config';
+import {
+  assertValidCustomDomain,
+  GatewayDomain,
+  type GatewayCustomDomainSettings,
+} from './gateway-domain';
 
 /** A catalog route and the function that answers it. */
 export interface HttpApiRoute {
@@ -52,6 +58,13 @@ export interface GatewayHttpApiProps {
    * @default - the stage's `removalPolicy`
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * A custom domain mapped to the `$default` stage. With its `mtls`, the execute-api endpoint
+   * is disabled, so that every caller passes the client certificate check.
+   *
+   * @default - no custom domain; callers use the execute-api endpoint
+   */
+  readonly customDomain?: GatewayCustomDomainSettings;
 }
 
 /**
@@ -95,8 +108,15 @@ export class GatewayHttpApi extends Construct {
   readonly api: HttpApi;
   readonly stage: HttpStage;
   readonly accessLogGroup: LogGroup;
-  /** The stage's invoke URL, ending in `/`. */
+  /** The stage's execute-api invoke URL, ending in `/`; disabled when the domain has mTLS. */
   readonly url: string;
+  /** The custom domain, when one was asked for. */
+  readonly domain?: GatewayDomain;
+  /**
+   * Where callers reach the gateway, without a trailing slash, and so the `iss` of its tokens:
+   * `https://<custom domain>` when there is one, the API's execute-api endpoint otherwise.
+   */
+  readonly baseUrl: string;
 
   constructor(scope: Construct, id: string, props: GatewayHttpApiProps) {
     super(scope, id);
@@ -105,16 +125,17 @@ export class GatewayHttpApi extends Construct {
     const throttle = props.throttle ?? stageConfig.throttle;
     assertValidRoutes(props.routes);
     assertValidThrottle(throttle);
+    const customDomain = props.customDomain;
+    const mutualTls =
+      customDomain !== undefined && assertValidCustomDomain(this, customDomain) !== undefined;
 
-    // TODO(mtls): API Gateway checks client certificates only on a custom domain name with a
-    // truststore, and this API has neither yet, so the authenticator's certificate path cannot
-    // be reached in AWS. It needs a domain, an ACM certificate and a truststore object in S3,
-    // which take an account and a DNS decision this offline stack cannot make.
     this.api = new HttpApi(this, 'Api', {
       apiName: `blux-${props.stage}-gateway`,
       description: `BLUX gateway (${props.stage})`,
       // The stage is made below, where access logs and throttling can be set on it.
       createDefaultStage: false,
+      // API Gateway checks client certificates on the custom domain only.
+      disableExecuteApiEndpoint: mutualTls,
     });
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
       retention: props.accessLogRetention ?? stageConfig.logRetention,
@@ -131,6 +152,15 @@ export class GatewayHttpApi extends Construct {
       },
     });
     this.url = this.stage.url;
+
+    if (customDomain !== undefined) {
+      this.domain = new GatewayDomain(this, 'CustomDomain', {
+        ...customDomain,
+        httpApi: this.api,
+        stage: this.stage,
+      });
+    }
+    this.baseUrl = this.domain?.baseUrl ?? this.api.apiEndpoint;
 
     for (const route of props.routes) {
       this.addRoute(route);

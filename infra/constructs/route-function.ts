@@ -1,12 +1,17 @@
 /**
  * The function behind one HTTP route of the catalog. It is a `GatewayFunction` with the one
- * rule a function behind API Gateway must keep: finish before API Gateway stops waiting.
+ * rule a function behind API Gateway must keep, finish before API Gateway stops waiting, and
+ * the identity settings its route declaration calls for, connected once the API exists.
  */
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { routeKey, type RouteDeclaration } from '@shared/catalog/routes';
+import {
+  TRUSTED_ISSUERS_VARIABLE,
+  type TrustedIssuerConfig,
+} from '@shared/identity/tokens/trusted-issuers';
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName } from '@infra/naming';
 import {
@@ -17,6 +22,21 @@ import {
 } from '@infra/stage-config';
 import { GatewayFunction } from './gateway-function';
 import type { GatewayTables } from './gateway-tables';
+import type { TokenSigningKey } from './token-signing-key';
+
+const TOKEN_KEY_USES: readonly NonNullable<RouteDeclaration['tokenKeys']>[] = ['verify', 'sign'];
+
+/** The gateway's identity settings, the same for every route of a stage. */
+export interface RouteIdentitySettings {
+  /** `BLUX_ISSUER`: the gateway's public base URL, without a trailing slash. */
+  readonly issuer: string;
+  /** `BLUX_AUDIENCE`: the `aud` of the gateway's tokens. */
+  readonly audience: string;
+  /** `BLUX_TRUSTED_ISSUERS`, already checked; empty leaves the variable unset. */
+  readonly trustedIssuers: readonly TrustedIssuerConfig[];
+  /** The keys a route with `tokenKeys` verifies with, and the token endpoint signs with. */
+  readonly tokenSigningKey: TokenSigningKey;
+}
 
 /** Props of `RouteFunction`; every optional one falls back to the stage's config. */
 export interface RouteFunctionProps {
@@ -73,6 +93,7 @@ export interface RouteFunctionProps {
 export class RouteFunction extends Construct {
   readonly route: RouteDeclaration;
   readonly function: NodejsFunction;
+  private identityConnected = false;
 
   constructor(scope: Construct, id: string, props: RouteFunctionProps) {
     super(scope, id);
@@ -94,6 +115,7 @@ export class RouteFunction extends Construct {
         { routeId: route.id, timeoutSeconds: timeout.toSeconds() },
       );
     }
+    assertValidTokenKeys(route);
     this.route = route;
 
     const gatewayFunction = new GatewayFunction(this, 'Handler', {
@@ -113,4 +135,66 @@ export class RouteFunction extends Construct {
     });
     this.function = gatewayFunction.function;
   }
+
+  /**
+   * Gives the function what its route declares, and no more: every route learns the issuer
+   * and the audience (the discovery document names the issuer, and no value of theirs is
+   * secret); routes that authenticate callers also learn the trusted issuers; only routes with
+   * `tokenKeys` learn the key ARNs and may read the public keys; and only a `sign` route may
+   * sign. Called once, after the API exists, because the issuer can be the API's own endpoint.
+   */
+  connectIdentity(settings: RouteIdentitySettings): void {
+    if (this.identityConnected) {
+      throw new InfraConfigError(
+        'routeFunction.identityAlreadyConnected',
+        `the identity settings of route ${this.route.id} are already connected`,
+        { routeId: this.route.id },
+      );
+    }
+    this.identityConnected = true;
+    this.function.addEnvironment('BLUX_ISSUER', settings.issuer);
+    this.function.addEnvironment('BLUX_AUDIENCE', settings.audience);
+    if (this.route.access === 'identified' && settings.trustedIssuers.length > 0) {
+      this.function.addEnvironment(
+        TRUSTED_ISSUERS_VARIABLE,
+        JSON.stringify(settings.trustedIssuers),
+      );
+    }
+
+    const { tokenKeys } = this.route;
+    if (tokenKeys === undefined) {
+      return;
+    }
+    const key = settings.tokenSigningKey;
+    for (const [name, value] of Object.entries(key.environmentVariables())) {
+      this.function.addEnvironment(name, value);
+    }
+    key.grantVerify(this.function);
+    if (tokenKeys === 'sign') {
+      key.grantSign(this.function);
+    }
+  }
 }
+
+/**
+ * A route that authenticates callers verifies their tokens, and so must read the token keys; a
+ * `tokenKeys` value from a cast or a JavaScript caller must still be one the stack knows.
+ */
+const assertValidTokenKeys = (route: RouteDeclaration): void => {
+  if (route.tokenKeys !== undefined && !TOKEN_KEY_USES.includes(route.tokenKeys)) {
+    throw new InfraConfigError(
+      'routeFunction.invalidTokenKeys',
+      `route ${route.id} has tokenKeys ${JSON.stringify(route.tokenKeys)}; ` +
+        `use one of ${TOKEN_KEY_USES.join(', ')} or leave it out`,
+      { routeId: route.id, tokenKeys: route.tokenKeys },
+    );
+  }
+  if (route.access === 'identified' && route.tokenKeys === undefined) {
+    throw new InfraConfigError(
+      'routeFunction.identifiedWithoutTokenKeys',
+      `route ${route.id} authenticates its callers, so it needs tokenKeys 'verify' to check ` +
+        'their tokens',
+      { routeId: route.id },
+    );
+  }
+};

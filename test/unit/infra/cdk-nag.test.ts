@@ -11,8 +11,11 @@ import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import { STREAM_CONSUMERS } from '@shared/catalog/stream-consumers';
-import { GatewayStack, gatewayStackName } from '@infra/gateway-stack';
+import { GatewayStack, gatewayStackName, type GatewayStackProps } from '@infra/gateway-stack';
 import { STAGES, type Stage } from '@infra/stage-config';
+
+/** Everything a case may add to the stack besides its stage and consumers. */
+type ExtraProps = Pick<GatewayStackProps, 'customDomain' | 'previousTokenKeyArns'>;
 
 interface Finding {
   readonly rule: string;
@@ -71,11 +74,16 @@ const acknowledgmentsOf = (scope: IConstruct): Acknowledgment[] =>
       ),
   );
 
-const check = (stage: Stage, consumers?: readonly StreamConsumerDeclaration[]): Checked => {
+const check = (
+  stage: Stage,
+  consumers?: readonly StreamConsumerDeclaration[],
+  extraProps: ExtraProps = {},
+): Checked => {
   const app = new App();
   const stack = new GatewayStack(app, gatewayStackName(stage), {
     stage,
     streamConsumers: consumers,
+    ...extraProps,
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   let synthError: unknown;
@@ -88,20 +96,42 @@ const check = (stage: Stage, consumers?: readonly StreamConsumerDeclaration[]): 
   return { findings: findingsOf(stack), acknowledgments: acknowledgmentsOf(stack), synthError };
 };
 
-const CASES = [
+/** A custom domain with mutual TLS and a rotated-out key: the optional parts of the stack. */
+const IDENTITY_PROPS: ExtraProps = {
+  customDomain: {
+    domainName: 'api.blux.example',
+    certificateArn:
+      'arn:aws:acm:eu-west-1:123456789012:certificate/0d1c2b3a-4e5f-6a7b-8c9d-0e1f2a3b4c5d',
+    mtls: { truststoreUri: 's3://blux-truststores/prod/truststore.pem' },
+  },
+  previousTokenKeyArns: [
+    'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  ],
+};
+
+interface NagCase {
+  readonly name: string;
+  readonly stage: Stage;
+  readonly consumers: readonly StreamConsumerDeclaration[] | undefined;
+  readonly extraProps?: ExtraProps;
+}
+
+const CASES: readonly NagCase[] = [
   ...STAGES.map((stage) => ({ name: stage, stage, consumers: undefined })),
   { name: 'dev with a stream consumer', stage: 'dev', consumers: [TEST_CONSUMER] },
-] as const satisfies readonly {
-  name: string;
-  stage: Stage;
-  consumers: readonly StreamConsumerDeclaration[] | undefined;
-}[];
+  {
+    name: 'prod with a custom domain, mutual TLS and a previous key',
+    stage: 'prod',
+    consumers: undefined,
+    extraProps: IDENTITY_PROPS,
+  },
+];
 
 const checked = new Map<string, Checked>();
 
 beforeAll(() => {
-  for (const { name, stage, consumers } of CASES) {
-    checked.set(name, check(stage, consumers && [...STREAM_CONSUMERS, ...consumers]));
+  for (const { name, stage, consumers, extraProps } of CASES) {
+    checked.set(name, check(stage, consumers && [...STREAM_CONSUMERS, ...consumers], extraProps));
   }
 }, SYNTH_TIMEOUT_MS);
 

@@ -4,7 +4,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
+import { findRoute, ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import {
   physicalTableName,
@@ -18,7 +18,6 @@ import { ACCESS_LOG_FIELDS, GatewayHttpApi } from '@infra/constructs/http-api';
 import { RouteFunction } from '@infra/constructs/route-function';
 import { StreamConsumerFunction } from '@infra/constructs/stream-consumer-function';
 import { GatewayStack } from '@infra/gateway-stack';
-import { InfraConfigError } from '@infra/infra-error';
 import { gatewayFunctionName } from '@infra/naming';
 import {
   API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS,
@@ -27,6 +26,15 @@ import {
   STAGES,
   type Stage,
 } from '@infra/stage-config';
+import {
+  actionsOf,
+  functionOf,
+  onResource,
+  refusalCode,
+  singleResource,
+  statementsOf,
+  type PolicyStatement,
+} from '@test/unit/infra/template-queries';
 
 /**
  * A consumer the catalog does not declare yet. Its handler is an existing route module: these
@@ -57,12 +65,6 @@ interface Synthesized {
   readonly template: Template;
 }
 
-interface PolicyStatement {
-  readonly Effect: string;
-  readonly Action: string | string[];
-  readonly Resource: unknown;
-}
-
 // Bundling runs esbuild per function, so each stage is built once for the whole file. Dev
 // carries the test consumer; staging and prod are exactly what the catalog declares.
 const synthesized = {} as Record<Stage, Synthesized>;
@@ -81,54 +83,8 @@ beforeAll(() => {
 
 const templateOf = (stage: Stage): Template => synthesized[stage].template;
 
-const singleResource = (
-  template: Template,
-  type: string,
-  properties: Record<string, unknown>,
-): [string, { Properties: Record<string, unknown> }] => {
-  const found = Object.entries(template.findResources(type, { Properties: properties }));
-  expect(found, `${type} matching ${JSON.stringify(properties)}`).toHaveLength(1);
-
-  return found[0] as [string, { Properties: Record<string, unknown> }];
-};
-
 const tableLogicalId = (template: Template, stage: Stage, id: keyof typeof TABLES): string =>
   singleResource(template, 'AWS::DynamoDB::Table', { TableName: physicalTableName(stage, id) })[0];
-
-const functionOf = (template: Template, functionName: string): Record<string, unknown> =>
-  singleResource(template, 'AWS::Lambda::Function', { FunctionName: functionName })[1].Properties;
-
-/** Every statement of every policy attached to the role of the named function. */
-const statementsOf = (template: Template, functionName: string): PolicyStatement[] => {
-  const role = functionOf(template, functionName).Role as { 'Fn::GetAtt': [string, string] };
-  const policies = template.findResources('AWS::IAM::Policy', {
-    Properties: { Roles: Match.arrayWith([{ Ref: role['Fn::GetAtt'][0] }]) },
-  });
-
-  return Object.values(policies).flatMap(
-    (policy) => policy.Properties.PolicyDocument.Statement as PolicyStatement[],
-  );
-};
-
-const actionsOf = (statement: PolicyStatement): string[] =>
-  Array.isArray(statement.Action) ? statement.Action : [statement.Action];
-
-const onResource = (statement: PolicyStatement, logicalId: string): boolean =>
-  JSON.stringify(statement.Resource).includes(`"${logicalId}"`);
-
-/** The code of the InfraConfigError a build throws; undefined when it builds. */
-const refusalCode = (build: () => unknown): string | undefined => {
-  try {
-    build();
-  } catch (error) {
-    if (error instanceof InfraConfigError) {
-      return error.code;
-    }
-    throw error;
-  }
-
-  return undefined;
-};
 
 /** A stack with only the tables, for constructs that refuse before they bundle anything. */
 const tablesOnly = (stage: Stage = 'dev'): { stack: Stack; tables: GatewayTables } => {
@@ -172,6 +128,17 @@ describe('GatewayStack tables', () => {
       });
 
       expect(Object.keys(tables), stage).toHaveLength(TABLE_IDS.length);
+    }
+  });
+
+  it('GIVEN the client registry WHEN any stage synthesizes THEN its table is encrypted', () => {
+    // The clients table holds secret hashes and certificate subjects: it must never lose this.
+    for (const stage of STAGES) {
+      const [, clients] = singleResource(templateOf(stage), 'AWS::DynamoDB::Table', {
+        TableName: physicalTableName(stage, 'clients'),
+      });
+
+      expect(clients.Properties.SSESpecification, stage).toEqual({ SSEEnabled: true });
     }
   });
 
@@ -236,7 +203,13 @@ describe('GatewayStack tables', () => {
 
 describe('GatewayStack route functions', () => {
   it('GIVEN the catalog WHEN prod synthesizes THEN there is one function per route', () => {
-    templateOf('prod').resourceCountIs('AWS::Lambda::Function', ROUTES.length);
+    const template = templateOf('prod');
+    for (const route of ROUTES) {
+      functionOf(template, gatewayFunctionName('prod', route.id));
+    }
+
+    // The stream consumers have functions of their own, and nothing else does.
+    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + STREAM_CONSUMERS.length);
   });
 
   it.each(ROUTES.map((route) => [route.id, route] as const))(
@@ -329,15 +302,21 @@ describe('GatewayStack route functions', () => {
 });
 
 describe('GatewayStack least privilege', () => {
-  it('GIVEN the health route WHEN dev synthesizes THEN it may read every table, write none', () => {
+  it('GIVEN the health route WHEN dev synthesizes THEN it reads its tables, writes none', () => {
     const template = templateOf('dev');
     const statements = statementsOf(template, HEALTH_FUNCTION);
+    const declared: Readonly<Partial<Record<string, unknown>>> = findRoute('getHealth').tables;
 
+    expect(Object.keys(declared).length).toBeGreaterThan(0);
     for (const id of TABLE_IDS) {
       const tableId = tableLogicalId(template, 'dev', id);
       const onTable = statements.filter((statement) => onResource(statement, tableId));
 
-      expect(onTable.flatMap(actionsOf), id).toContain('dynamodb:GetItem');
+      if (declared[id] === undefined) {
+        expect(onTable, id).toEqual([]);
+      } else {
+        expect(onTable.flatMap(actionsOf), id).toContain('dynamodb:GetItem');
+      }
     }
     for (const action of WRITE_ACTIONS) {
       expect(statements.flatMap(actionsOf)).not.toContain(action);
@@ -492,7 +471,12 @@ describe('GatewayStack stream consumers', () => {
 
   it('GIVEN a consumer WHEN dev synthesizes THEN failures go to an encrypted TLS queue', () => {
     const template = templateOf('dev');
-    const [, mapping] = singleResource(template, 'AWS::Lambda::EventSourceMapping', {});
+    const [functionId] = singleResource(template, 'AWS::Lambda::Function', {
+      FunctionName: gatewayFunctionName('dev', TEST_CONSUMER.id),
+    });
+    const [, mapping] = singleResource(template, 'AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionId },
+    });
     const destination = (
       mapping.Properties.DestinationConfig as {
         OnFailure: { Destination: { 'Fn::GetAtt': [string, string] } };
