@@ -4,7 +4,10 @@
  * Each request is counted per source address and per client id before the secret is checked,
  * and each failed check per source address too.
  */
+import { recordAudit } from '@shared/audit/record-audit';
 import { tokenAudience, tokenIssuer } from '@shared/config';
+import { isGatewayError } from '@shared/errors/gateway-error';
+import { oauthCodeOf } from '@shared/errors/oauth-error';
 import { grantClientCredentials } from '@shared/identity/client-credentials-grant';
 import { gatewayClientStore } from '@shared/identity/gateway-identity';
 import { tokenKeySource } from '@shared/identity/token-keys';
@@ -18,22 +21,50 @@ import { z } from '@shared/validation/schema';
 /** Token requests are small; anything larger is not one. */
 const MAX_TOKEN_REQUEST_BYTES = 8_192;
 
+/** A claimed client id is the caller's words: kept short in the audit entry. */
+const MAX_AUDITED_CLIENT_ID_CHARS = 64;
+
 export const handler = httpRoute('issueToken', {
   body: z.record(z.string(), z.unknown()),
   mediaTypes: [FORM_MEDIA_TYPE, JSON_MEDIA_TYPE],
   maxBodyBytes: MAX_TOKEN_REQUEST_BYTES,
   errorFormat: 'oauth',
-  handle: async ({ body, headers, event }) => {
-    const request = parseTokenRequest(body, headers.authorization);
+  handle: async ({ body, headers, event, requestId }) => {
     const sourceIp = event.requestContext.http.sourceIp;
-    const guard = gatewayTokenEndpointGuard();
-    await guard.admit({ clientId: request.clientId, sourceIp });
-    const grant = await grantClientCredentials(request, {
-      clients: gatewayClientStore(),
-      keys: tokenKeySource(),
-      issuer: tokenIssuer(),
-      audience: tokenAudience(),
-      onAuthenticationFailure: () => guard.recordFailure(sourceIp),
+    const audit = { service: 'blux-reg', operation: 'auth.token', requestId } as const;
+    let claimedClientId: string | null = null;
+    const grant = await (async () => {
+      const request = parseTokenRequest(body, headers.authorization);
+      claimedClientId = request.clientId.slice(0, MAX_AUDITED_CLIENT_ID_CHARS);
+      const guard = gatewayTokenEndpointGuard();
+      await guard.admit({ clientId: request.clientId, sourceIp });
+
+      return grantClientCredentials(request, {
+        clients: gatewayClientStore(),
+        keys: tokenKeySource(),
+        issuer: tokenIssuer(),
+        audience: tokenAudience(),
+        onAuthenticationFailure: () => guard.recordFailure(sourceIp),
+      });
+    })().catch(async (error: unknown) => {
+      // Every refusal is audited, the claimed client id included (it is the caller's word).
+      if (isGatewayError(error) && error.status < 500) {
+        error.auditId = await recordAudit({
+          ...audit,
+          identity: 'anonymous',
+          outcome: 'refused',
+          details: { client_id: claimedClientId, reason: oauthCodeOf(error), source_ip: sourceIp },
+        });
+      }
+      throw error;
+    });
+    // No token leaves without its entry: if the entry cannot be written, the request fails.
+    await recordAudit({
+      ...audit,
+      identity: `service:${grant.clientId}`,
+      outcome: 'success',
+      resource: { type: 'client', id: grant.clientId },
+      details: { scope: grant.scope, token_id: grant.tokenId },
     });
 
     return json(

@@ -3,6 +3,7 @@
  * server, and the stream consumers behind pollers, all from the same catalog the CDK stack
  * reads. `npm start` runs it; end-to-end tests start it in-process.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -100,6 +101,8 @@ const configureEnvironment = (
   process.env.BLUX_STAGE = stage;
   process.env.BLUX_ISSUER = issuer;
   process.env.BLUX_LOCAL_KEY_RING_DIR = keyRingDir;
+  // Page tokens of GET /v1/audit need only outlive one run; in AWS the stack passes a secret.
+  process.env.AUDIT_PAGE_TOKEN_SECRET ??= randomBytes(32).toString('base64url');
   process.env.POWERTOOLS_SERVICE_NAME ??= 'blux-gateway';
 };
 

@@ -41,3 +41,33 @@ export const tokenKmsKeyIds = (): string[] =>
 
 /** Set only in the local runtime: the folder whose key ring holds the token keys. */
 export const localKeyRingDir = (): string | undefined => process.env.BLUX_LOCAL_KEY_RING_DIR;
+
+/** How long audit entries are kept when `AUDIT_RETENTION_DAYS` does not say otherwise. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 400;
+
+/**
+ * Days an audit entry is kept before DynamoDB's TTL may delete it, from `AUDIT_RETENTION_DAYS`
+ * (the stack makes it configurable per stage). A value that is not a whole positive number is a
+ * deployment mistake, refused rather than read as "keep nothing".
+ */
+export const auditRetentionDays = (): number => {
+  const text = process.env.AUDIT_RETENTION_DAYS;
+  if (text === undefined || text === '') {
+    return DEFAULT_AUDIT_RETENTION_DAYS;
+  }
+  const days = Number(text);
+  if (!Number.isSafeInteger(days) || days < 1) {
+    throw new ConfigurationError(
+      `config.invalidVariable: AUDIT_RETENTION_DAYS must be a whole number of days, not ${text}`,
+    );
+  }
+
+  return days;
+};
+
+/** The key that makes `GET /v1/audit` page tokens tamper-proof (HMAC-SHA-256). */
+export const auditPageTokenSecret = (): string => required('AUDIT_PAGE_TOKEN_SECRET');
+
+/** Set in AWS only: the Secrets Manager secret the audit signing key is derived from. */
+export const auditSigningSecretArn = (): string | undefined =>
+  process.env.AUDIT_SIGNING_SECRET_ARN || undefined;

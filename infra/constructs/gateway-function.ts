@@ -12,7 +12,7 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { TableAccess } from '@shared/catalog/routes';
+import { TABLE_ACCESS_LEVELS, type TableAccess } from '@shared/catalog/routes';
 import type { TableId } from '@shared/catalog/tables';
 import { InfraConfigError } from '@infra/infra-error';
 import { STAGE_CONFIG, type LogLevel, type Stage } from '@infra/stage-config';
@@ -35,7 +35,6 @@ const LAMBDA_MIN_MEMORY_MB = 128;
 const LAMBDA_MAX_MEMORY_MB = 10_240;
 const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 const FUNCTION_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const TABLE_ACCESS_LEVELS: readonly TableAccess[] = ['read', 'write', 'readWrite'];
 
 /**
  * esbuild rewrites a bundled CommonJS dependency's `require` into a call on a global `require`,

@@ -69,6 +69,11 @@ const GRANTS: Record<TableAccess, (table: Table, grantee: IGrantable) => Grant> 
   // Put-only: a writer can add entries but never update or delete one. Encryption uses the
   // AWS managed key, so no KMS grant is needed beside it.
   append: (table, grantee) => table.grant(grantee, 'dynamodb:PutItem'),
+  readAppend: (table, grantee) => {
+    table.grant(grantee, 'dynamodb:PutItem');
+
+    return table.grantReadData(grantee);
+  },
 };
 
 const toAttribute = (key: KeyAttribute): Attribute => ({

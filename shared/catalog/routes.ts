@@ -10,9 +10,12 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**
  * What a function may do to a table; the stack grants exactly this and no more. `append` is
- * put-only: new items, never an update or a delete (the audit writers' access).
+ * put-only: new items, never an update or a delete (the audit writers' access); `readAppend`
+ * is that and reads.
  */
-export type TableAccess = 'read' | 'write' | 'readWrite' | 'append';
+export const TABLE_ACCESS_LEVELS = ['read', 'write', 'readWrite', 'append', 'readAppend'] as const;
+
+export type TableAccess = (typeof TABLE_ACCESS_LEVELS)[number];
 
 export interface RouteDeclaration {
   /** Stable identifier, also the function's logical name in the stack. */
@@ -61,7 +64,7 @@ export const ROUTES = [
     service: 'blux-reg',
     access: 'client',
     scopes: [],
-    tables: { clients: 'readWrite' },
+    tables: { clients: 'readWrite', rateCounters: 'readWrite', audit: 'append' },
     tokenKeys: 'sign',
   },
   {
@@ -72,7 +75,7 @@ export const ROUTES = [
     service: 'blux-reg',
     access: 'identified',
     scopes: ['identities:validate'],
-    tables: { clients: 'read' },
+    tables: { clients: 'read', rateCounters: 'readWrite', audit: 'append' },
     tokenKeys: 'verify',
   },
   {
@@ -95,6 +98,32 @@ export const ROUTES = [
     access: 'public',
     scopes: [],
     tables: {},
+  },
+  {
+    id: 'listAuditEntries',
+    method: 'GET',
+    path: '/v1/audit',
+    handler: 'functions/list-audit-entries.ts',
+    service: 'blux-guard',
+    access: 'identified',
+    scopes: ['audit:read'],
+    tables: {
+      audit: 'readAppend',
+      auditCheckpoints: 'read',
+      clients: 'read',
+      rateCounters: 'readWrite',
+    },
+    tokenKeys: 'verify',
+  },
+  {
+    id: 'getAuditKeys',
+    method: 'GET',
+    path: '/v1/audit/keys',
+    handler: 'functions/get-audit-keys.ts',
+    service: 'blux-guard',
+    access: 'public',
+    scopes: [],
+    tables: { auditCheckpoints: 'read' },
   },
   {
     id: 'notFound',

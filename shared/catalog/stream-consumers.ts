@@ -28,4 +28,26 @@ export interface StreamConsumerDeclaration {
   readonly tables: Readonly<Partial<Record<TableId, TableAccess>>>;
 }
 
-export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [];
+export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [
+  {
+    id: 'sealAudit',
+    table: 'audit',
+    handler: 'functions/seal-audit.ts',
+    // One transaction per chain and batch: larger batches sign more per round trip.
+    batchSize: 100,
+    maxBatchingWindowSeconds: 1,
+    retryAttempts: 10,
+    // A failed batch throws and is halved until a bad record stands alone and is sent to the
+    // failure destination; what was sealed meanwhile is skipped on the retry, not resealed.
+    bisectBatchOnError: true,
+    reportBatchItemFailures: false,
+    startingPosition: 'TRIM_HORIZON',
+    tables: {
+      // Only the seal fields of entries: chain, seq, prev_hash, kid, hash, signature and
+      // sealed_at, each set once, under `attribute_not_exists(seq)`. The sealer never puts or
+      // deletes an entry; the stack can hold it to those attributes with `dynamodb:Attributes`.
+      audit: 'readWrite',
+      auditCheckpoints: 'readWrite',
+    },
+  },
+];

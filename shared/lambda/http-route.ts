@@ -16,6 +16,7 @@ import type { Identity } from '@shared/identity/identity';
 import type { z } from '@shared/validation/schema';
 import { gatewayAuthenticator } from '@shared/identity/gateway-identity';
 import { gatewayIdentityRateLimits } from '@shared/rate-limit/gateway-rate-limits';
+import { auditRefusals } from './middleware/audit';
 import { authentication } from './middleware/authentication';
 import { bodyParser, type BodyOptions } from './middleware/body-parser';
 import { errorEnvelope, type ErrorFormat } from './middleware/error-envelope';
@@ -63,15 +64,13 @@ export interface PipelineSteps {
   readonly audit: (route: RouteDeclaration) => readonly HttpMiddleware[];
 }
 
-const NO_STEPS = (): readonly HttpMiddleware[] => [];
-
 export const DEFAULT_PIPELINE_STEPS: PipelineSteps = {
   authentication: (route) =>
     route.access === 'identified' ? [authentication(route, gatewayAuthenticator)] : [],
   rateLimiting: (route) =>
     route.access === 'identified' ? [rateLimit(gatewayIdentityRateLimits)] : [],
   responseHeaders: (route) => (route.access === 'identified' ? [rateLimitHeaders()] : []),
-  audit: NO_STEPS,
+  audit: (route) => (route.access === 'public' ? [] : [auditRefusals(route)]),
 };
 
 /** Builds the Lambda handler for one declared route (by id, or a declaration in tests). */

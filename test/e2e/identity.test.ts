@@ -110,6 +110,7 @@ describe('POST /v1/auth/token', () => {
 
     for (const reply of [unknown, wrong]) {
       expect(reply.status).toBe(401);
+      expect(reply.body.audit_id).toMatch(/^aud_[0-9A-Z]{26}$/);
       expect(reply.headers.get('www-authenticate')).toMatch(/^Basic realm="blux"/);
       expect(reply.body.error).toBe('invalid_client');
     }
@@ -135,6 +136,7 @@ describe('bearer authentication', () => {
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer /);
     expect(body.error).toMatchObject({ code: 'UNAUTHORIZED', details: { reason: 'missing' } });
+    expect(body.error.audit_id).toMatch(/^aud_[0-9A-Z]{26}$/);
   });
 
   it('refuses a token without the route scope with 403 insufficient_scope', async () => {
