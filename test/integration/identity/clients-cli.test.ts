@@ -1,8 +1,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DynamoDbAuditStore } from '@shared/audit/dynamodb-audit-store';
 import { TABLE_IDS, physicalTableName } from '@shared/catalog/tables';
 import { verifyClientSecret } from '@shared/identity/client-registry';
 import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
@@ -261,5 +262,28 @@ describe('clients usage', () => {
 
   it('knows the same deployed stages as the CDK app', () => {
     expect([...DEPLOYED_STAGES]).toEqual([...STAGES]);
+  });
+});
+
+describe('clients audit', () => {
+  it('records who created, rotated and disabled a client in the audit trail', async () => {
+    await run(['create', '--id', 'audited-client', '--scopes', 'tasks:read', ...target]);
+    await run(['rotate', '--id', 'audited-client', ...target]);
+    await run(['disable', '--id', 'audited-client', ...target]);
+    const audit = new DynamoDbAuditStore(dynamo, physicalTableName(stage, 'audit'));
+
+    const page = await audit.query({
+      identity: `operator:${userInfo().username}`,
+      limit: 50,
+      order: 'asc',
+    });
+
+    const about = page.entries.filter((entry) => entry.resource?.id === 'audited-client');
+    expect(about.map((entry) => entry.operation)).toEqual([
+      'client.create',
+      'client.rotate',
+      'client.disable',
+    ]);
+    expect(about.every((entry) => entry.service === 'blux-reg')).toBe(true);
   });
 });
