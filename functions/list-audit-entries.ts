@@ -15,7 +15,7 @@ export const handler = httpRoute('listAuditEntries', {
     if (identity === undefined) {
       throw new UnauthorizedError('missing');
     }
-    const page = await listAuditEntries(query, identity.id, gatewayAuditListing());
+    const page = await listAuditEntries(query, identity.id, await gatewayAuditListing());
 
     return json(200, page, { 'Cache-Control': 'no-store' });
   },

@@ -1,17 +1,21 @@
 /**
  * The BLUX gateway in one stack: the catalog's tables, a function per route behind an HTTP API,
- * the KMS key that signs the gateway's tokens, an optional custom domain with mutual TLS, and a
- * function per stream consumer. Everything it builds is read from `shared/catalog/`, so a route
- * or a table exists here exactly when it exists in the local runtime.
+ * the KMS key that signs the gateway's tokens, the audit trail's two secrets, an optional custom
+ * domain with mutual TLS, and a function per stream consumer. Everything it builds is read from
+ * `shared/catalog/`, so a route or a table exists here exactly when it exists in the local
+ * runtime.
  */
-import { CfnOutput, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import { ROUTES, type RouteDeclaration } from '@shared/catalog/routes';
+import { ROUTES, type RouteDeclaration, type TableAccess } from '@shared/catalog/routes';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import {
   checkTrustedIssuers,
   type TrustedIssuerConfig,
 } from '@shared/identity/tokens/trusted-issuers';
+import { DEFAULT_AUDIT_RETENTION_DAYS } from '@shared/config';
+import { AuditSecrets } from '@infra/constructs/audit-secrets';
 import type { GatewayCustomDomainSettings } from '@infra/constructs/gateway-domain';
 import { GatewayHttpApi } from '@infra/constructs/http-api';
 import { GatewayTables } from '@infra/constructs/gateway-tables';
@@ -25,6 +29,33 @@ import { assertStage, type Stage } from '@infra/stage-config';
 
 /** The `aud` of the gateway's tokens unless a stack says otherwise; the handlers' default too. */
 export const DEFAULT_TOKEN_AUDIENCE = 'blux-api';
+
+/** The longest audit retention the stack accepts: ten years, in days. */
+export const MAX_AUDIT_RETENTION_DAYS = 3650;
+
+/** The environment variable through which entry writers learn the retention. */
+export const AUDIT_RETENTION_DAYS_VARIABLE = 'AUDIT_RETENTION_DAYS';
+
+/** The route that lists audit entries, the one reader of the page-token secret. */
+export const AUDIT_LISTING_ROUTE_ID = 'listAuditEntries';
+
+/** The stream consumer that seals audit entries, the one reader of the signing secret. */
+export const AUDIT_SEALER_CONSUMER_ID = 'sealAudit';
+
+/** Audit table access that can add entries: such functions learn the retention. */
+const AUDIT_WRITING_ACCESS: readonly TableAccess[] = ['append', 'readAppend', 'write', 'readWrite'];
+
+/**
+ * The sealer's settings beyond its catalog declaration, which describes what it does, not how
+ * AWS should run it. It signs up to a batch of 100 entries with ES512 in one transaction per
+ * chain, hence more memory (and CPU) and a longer timeout than the request path's. Its access
+ * to the audit table is narrowed to the seal fields; `auditCheckpoints` stays read/write.
+ */
+const AUDIT_SEALER_SETTINGS = {
+  memorySizeMb: 1024,
+  timeout: Duration.seconds(60),
+  sealFieldsOnly: true,
+} as const;
 
 /** Props of `GatewayStack`; any other `StackProps` pass through, `env` included. */
 export interface GatewayStackProps extends StackProps {
@@ -78,6 +109,14 @@ export interface GatewayStackProps extends StackProps {
    * @default - no custom domain: the issuer is the execute-api endpoint
    */
   readonly customDomain?: GatewayCustomDomainSettings;
+  /**
+   * Days an audit entry is kept before DynamoDB's TTL may delete it, 1 to
+   * `MAX_AUDIT_RETENTION_DAYS`; every function that may write audit entries receives it as
+   * `AUDIT_RETENTION_DAYS`.
+   *
+   * @default DEFAULT_AUDIT_RETENTION_DAYS - 400
+   */
+  readonly auditRetentionDays?: number;
 }
 
 /** The stack's name for a stage, the one `infra/app.ts` deploys. */
@@ -94,6 +133,7 @@ export class GatewayStack extends Stack {
   readonly streamConsumerFunctions: ReadonlyMap<string, StreamConsumerFunction>;
   readonly httpApi: GatewayHttpApi;
   readonly tokenSigningKey: TokenSigningKey;
+  readonly auditSecrets: AuditSecrets;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
     const {
@@ -105,6 +145,7 @@ export class GatewayStack extends Stack {
       tokenKeyGeneration,
       previousTokenKeyArns,
       customDomain,
+      auditRetentionDays: requestedRetentionDays,
       ...stackProps
     } = props;
     const stage = assertStage(requestedStage);
@@ -113,6 +154,8 @@ export class GatewayStack extends Stack {
     assertValidAudience(audience);
     const trustedIssuers = checkedTrustedIssuers(requestedIssuers ?? []);
     assertSingleSigningRoute(routes);
+    const auditRetentionDays = requestedRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS;
+    assertValidAuditRetention(auditRetentionDays);
     super(scope, id, {
       description: `BLUX gateway (${stage}): HTTP API, route functions and tables`,
       // Deleting the production stack takes a deliberate extra step, on top of table protection.
@@ -129,6 +172,7 @@ export class GatewayStack extends Stack {
       generation: tokenKeyGeneration,
       previousKeyArns: previousTokenKeyArns,
     });
+    this.auditSecrets = new AuditSecrets(this, 'AuditSecrets', { stage });
 
     const routeFunctions = new Map<string, RouteFunction>();
     for (const route of routes) {
@@ -138,6 +182,10 @@ export class GatewayStack extends Stack {
         tables: this.tables,
       });
       routeFunctions.set(route.id, routeFunction);
+      connectAuditRetention(routeFunction.function, route.tables, auditRetentionDays);
+      if (route.id === AUDIT_LISTING_ROUTE_ID) {
+        this.auditSecrets.grantPageTokenSecretRead(routeFunction.function);
+      }
     }
     this.routeFunctions = routeFunctions;
 
@@ -164,12 +212,17 @@ export class GatewayStack extends Stack {
 
     const consumerFunctions = new Map<string, StreamConsumerFunction>();
     for (const consumer of streamConsumers ?? STREAM_CONSUMERS) {
+      const isSealer = consumer.id === AUDIT_SEALER_CONSUMER_ID;
       const consumerFunction = new StreamConsumerFunction(
         this,
         `StreamConsumer${pascalCase(consumer.id)}`,
-        { consumer, stage, tables: this.tables },
+        { consumer, stage, tables: this.tables, ...(isSealer ? AUDIT_SEALER_SETTINGS : {}) },
       );
       consumerFunctions.set(consumer.id, consumerFunction);
+      connectAuditRetention(consumerFunction.function, consumer.tables, auditRetentionDays);
+      if (isSealer) {
+        this.auditSecrets.grantSigningSecretRead(consumerFunction.function);
+      }
     }
     this.streamConsumerFunctions = consumerFunctions;
   }
@@ -207,6 +260,28 @@ const assertValidAudience = (audience: string): void => {
       'gatewayStack.invalidTokenAudience',
       `token audience ${JSON.stringify(audience)} must be a non-empty string without spaces`,
       { audience },
+    );
+  }
+};
+
+/** A function that may write audit entries keeps them as long as the stack says. */
+const connectAuditRetention = (
+  fn: LambdaFunction,
+  tables: RouteDeclaration['tables'],
+  retentionDays: number,
+): void => {
+  const access = tables.audit;
+  if (access !== undefined && AUDIT_WRITING_ACCESS.includes(access)) {
+    fn.addEnvironment(AUDIT_RETENTION_DAYS_VARIABLE, String(retentionDays));
+  }
+};
+
+const assertValidAuditRetention = (days: number): void => {
+  if (!Number.isInteger(days) || days < 1 || days > MAX_AUDIT_RETENTION_DAYS) {
+    throw new InfraConfigError(
+      'gatewayStack.auditRetentionOutOfRange',
+      `audit retention ${days} days must be a whole number in 1-${MAX_AUDIT_RETENTION_DAYS}`,
+      { auditRetentionDays: days },
     );
   }
 };

@@ -10,6 +10,7 @@ export const INFRA_ERROR_CODES = [
   'gatewayStack.invalidTokenAudience',
   'gatewayStack.invalidTrustedIssuers',
   'gatewayStack.multipleSigningRoutes',
+  'gatewayStack.auditRetentionOutOfRange',
   'gatewayTables.invalidStage',
   'gatewayTables.conflictingAttributeType',
   'gatewayTables.duplicateIndexName',

@@ -68,6 +68,10 @@ export const auditRetentionDays = (): number => {
 /** The key that makes `GET /v1/audit` page tokens tamper-proof (HMAC-SHA-256). */
 export const auditPageTokenSecret = (): string => required('AUDIT_PAGE_TOKEN_SECRET');
 
+/** Set in AWS only: the Secrets Manager secret that keys the audit page tokens. */
+export const auditPageTokenSecretArn = (): string | undefined =>
+  process.env.AUDIT_PAGE_TOKEN_SECRET_ARN || undefined;
+
 /** Set in AWS only: the Secrets Manager secret the audit signing key is derived from. */
 export const auditSigningSecretArn = (): string | undefined =>
   process.env.AUDIT_SIGNING_SECRET_ARN || undefined;

@@ -12,7 +12,7 @@ import {
   type Attribute,
   type CfnTable,
 } from 'aws-cdk-lib/aws-dynamodb';
-import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { TableAccess } from '@shared/catalog/routes';
 import {
@@ -46,12 +46,41 @@ export interface GatewayTablesProps {
    */
   readonly deletionProtection?: boolean;
   /**
+   * Tables that refuse deletion in every stage, whatever `deletionProtection` says: an audit
+   * trail that a dev stack could lose is one nobody can trust in dev either.
+   *
+   * @default ALWAYS_PROTECTED_TABLES - `audit` and `auditCheckpoints`
+   */
+  readonly alwaysProtected?: readonly TableId[];
+  /**
    * The tables to build.
    *
    * @default TABLES - the catalog's declarations
    */
   readonly declarations?: Readonly<Record<TableId, TableDeclaration>>;
 }
+
+/** The tables with deletion protection in every stage unless a caller says otherwise. */
+export const ALWAYS_PROTECTED_TABLES = [
+  'audit',
+  'auditCheckpoints',
+] as const satisfies readonly TableId[];
+
+/**
+ * What the sealer may set on an audit entry: its key, which `dynamodb:Attributes` must list
+ * too, and the seal fields, each written once. Nothing an entry says about the event is here.
+ */
+export const AUDIT_SEAL_ATTRIBUTES = [
+  'pk',
+  'sk',
+  'chain',
+  'seq',
+  'prev_hash',
+  'kid',
+  'hash',
+  'signature',
+  'sealed_at',
+] as const;
 
 const ATTRIBUTE_TYPES = { S: AttributeType.STRING, N: AttributeType.NUMBER } as const;
 
@@ -104,13 +133,15 @@ export class GatewayTables extends Construct {
     const stageConfig = STAGE_CONFIG[props.stage];
     const removalPolicy = props.removalPolicy ?? stageConfig.removalPolicy;
     const deletionProtection = props.deletionProtection ?? stageConfig.deletionProtection;
+    const alwaysProtected: readonly TableId[] = props.alwaysProtected ?? ALWAYS_PROTECTED_TABLES;
 
     for (const [tableId, declaration] of this.entries()) {
       assertConsistentKeys(tableId, declaration);
-      this.tables.set(
-        tableId,
-        this.createTable(tableId, declaration, { removalPolicy, deletionProtection }),
-      );
+      const policy = {
+        removalPolicy,
+        deletionProtection: deletionProtection || alwaysProtected.includes(tableId),
+      };
+      this.tables.set(tableId, this.createTable(tableId, declaration, policy));
     }
   }
 
@@ -145,6 +176,24 @@ export class GatewayTables extends Construct {
     }
 
     return grant;
+  }
+
+  /**
+   * The sealer's access to the audit table, narrower than any `TableAccess`: `UpdateItem` alone,
+   * limited by IAM conditions to `AUDIT_SEAL_ATTRIBUTES` and to requests that return nothing.
+   * It can neither add, replace nor delete an entry, nor change what an entry records.
+   */
+  grantSealFieldsUpdate(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:UpdateItem'],
+      resourceArns: [this.table('audit').tableArn],
+      conditions: {
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...AUDIT_SEAL_ATTRIBUTES] },
+        // The seal update asks for no values back; refusing others keeps entries unreadable.
+        StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+      },
+    });
   }
 
   /**

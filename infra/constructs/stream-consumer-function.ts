@@ -68,6 +68,14 @@ export interface StreamConsumerFunctionProps {
    */
   readonly logLevel?: LogLevel;
   /**
+   * Replace whatever access the declaration gives to the `audit` table with
+   * `GatewayTables.grantSealFieldsUpdate`: `UpdateItem` of the seal fields only. For the audit
+   * sealer, which the catalog can only describe as `readWrite`.
+   *
+   * @default false
+   */
+  readonly sealFieldsOnly?: boolean;
+  /**
    * The folder the consumer's `handler` path is relative to.
    *
    * @default REPOSITORY_ROOT
@@ -91,6 +99,8 @@ export class StreamConsumerFunction extends Construct {
     const { consumer, stage, tables } = props;
     assertValidConsumer(consumer, tables);
     this.consumer = consumer;
+    const { audit: declaredAuditAccess, ...otherTables } = consumer.tables;
+    const sealFieldsOnly = props.sealFieldsOnly === true;
 
     const gatewayFunction = new GatewayFunction(this, 'Handler', {
       handler: consumer.handler,
@@ -98,7 +108,7 @@ export class StreamConsumerFunction extends Construct {
       description: `BLUX gateway ${stage}: consumes the ${consumer.table} stream`,
       stage,
       tables,
-      tableAccess: consumer.tables,
+      tableAccess: sealFieldsOnly ? otherTables : consumer.tables,
       timeout: props.timeout,
       memorySizeMb: props.memorySizeMb,
       logRetention: props.logRetention,
@@ -108,6 +118,9 @@ export class StreamConsumerFunction extends Construct {
       projectRoot: props.projectRoot,
     });
     this.function = gatewayFunction.function;
+    if (sealFieldsOnly && declaredAuditAccess !== undefined) {
+      tables.grantSealFieldsUpdate(gatewayFunction.role);
+    }
 
     this.failureQueue = new Queue(this, 'FailureQueue', {
       // SQS-managed keys rather than KMS: Lambda's event source mapping can then send to the
@@ -130,6 +143,9 @@ export class StreamConsumerFunction extends Construct {
         batchSize: consumer.batchSize,
         maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
         retryAttempts: consumer.retryAttempts,
+        // One batch per shard at a time keeps each shard's records in order, which a consumer
+        // that chains what it reads (the audit sealer) relies on.
+        parallelizationFactor: 1,
         bisectBatchOnError: consumer.bisectBatchOnError,
         reportBatchItemFailures: consumer.reportBatchItemFailures,
         onFailure: new SqsDlq(this.failureQueue),

@@ -142,14 +142,16 @@ describe('GatewayStack tables', () => {
     }
   });
 
-  it('GIVEN the three stages WHEN they synthesize THEN only prod has deletion protection', () => {
+  it('GIVEN the three stages WHEN they synthesize THEN prod and audit tables are protected', () => {
     for (const stage of STAGES) {
       const protectedTables = templateOf(stage).findResources('AWS::DynamoDB::Table', {
         Properties: { DeletionProtectionEnabled: true },
       });
+      const names = Object.values(protectedTables).map((table) => table.Properties.TableName);
+      const expected = stage === 'prod' ? TABLE_IDS : (['audit', 'auditCheckpoints'] as const);
 
-      expect(Object.keys(protectedTables), stage).toHaveLength(
-        stage === 'prod' ? TABLE_IDS.length : 0,
+      expect(names.sort(), stage).toEqual(
+        expected.map((id) => physicalTableName(stage, id)).sort(),
       );
     }
   });
