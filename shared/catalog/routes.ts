@@ -54,7 +54,15 @@ export const ROUTES = [
     service: 'blux-guard',
     access: 'public',
     scopes: [],
-    tables: { tasks: 'read', audit: 'read', rateCounters: 'read', clients: 'read' },
+    tables: {
+      tasks: 'read',
+      audit: 'read',
+      auditCheckpoints: 'read',
+      rateCounters: 'read',
+      clients: 'read',
+    },
+    // Health checks that the token keys can be loaded.
+    tokenKeys: 'verify',
   },
   {
     id: 'issueToken',

@@ -31,7 +31,7 @@ describe('the local gateway over HTTP', () => {
       services: { 'blux-lite': 'healthy', 'blux-guard': 'healthy', 'blux-reg': 'healthy' },
     });
     const checks = body.checks as Record<string, { name: string; status: string }[]>;
-    expect(checks['blux-reg']?.map((check) => check.name)).toEqual(['table:clients']);
+    expect(checks['blux-reg']?.map((check) => check.name)).toEqual(['table:clients', 'token-keys']);
     expect(Number.isNaN(Date.parse(String(body.timestamp)))).toBe(false);
   });
 

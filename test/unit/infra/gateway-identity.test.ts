@@ -58,8 +58,8 @@ const KEY_READING_ROUTES = ROUTES.filter((route) => route.tokenKeys !== undefine
   (route) => route.id,
 );
 /** Written out, so that losing one of these from the catalog has to be confirmed here. */
-const REQUIRED_KEY_READERS = ['getJwks', 'issueToken', 'validateIdentity'];
-const KEYLESS_ROUTES = ['getHealth', 'getOpenIdConfiguration', 'notFound'];
+const REQUIRED_KEY_READERS = ['getHealth', 'getJwks', 'issueToken', 'validateIdentity'];
+const KEYLESS_ROUTES = ['getOpenIdConfiguration', 'notFound'];
 const SIGNING_ROUTE = 'issueToken';
 
 interface KmsPolicy {
