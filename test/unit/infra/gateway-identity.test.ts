@@ -421,7 +421,10 @@ describe('route declarations and the token keys', TIMEOUT, () => {
   });
 
   it('GIVEN an identified route without tokenKeys WHEN it builds THEN it is refused', () => {
-    const routes = [...ROUTES, route({ access: 'identified', scopes: ['identities:validate'] })];
+    const routes = [
+      ...ROUTES,
+      route({ access: 'identified', scopes: ['identities:validate'], tokenKeys: undefined }),
+    ];
 
     expect(refusalCode(() => synth({ routes }))).toBe('routeFunction.identifiedWithoutTokenKeys');
   });
