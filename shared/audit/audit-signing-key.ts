@@ -19,13 +19,13 @@ import {
   generateKeyPair,
   generateKeyPairSync,
   hkdfSync,
-  randomBytes,
   sign,
   type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { loadOrCreatePrivateFile, writePrivateFile } from '@shared/keys/private-file';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { jwkThumbprint } from '@shared/identity/tokens/signing-key';
 import { z } from '@shared/validation/schema';
@@ -64,10 +64,6 @@ export const MIN_AUDIT_KEY_SECRET_CHARS = 32;
 
 /** Where the local ring lives under the data directory. */
 export const AUDIT_KEY_RING_FILE = join('keys', 'audit-keys.json');
-
-/** The file holds private keys: readable by the owner only, in a directory only they enter. */
-const KEY_RING_FILE_MODE = 0o600;
-const KEY_RING_DIR_MODE = 0o700;
 
 const UNCOMPRESSED_POINT_PREFIX = 0x04;
 
@@ -295,49 +291,14 @@ const readRing = async (file: string): Promise<RingKey[] | undefined> => {
   return keys;
 };
 
-/**
- * Writes the ring beside its place and moves it there, so that a reader or a crash sees the
- * old ring or the new one, never a part. At first start the move is a hard link, which fails
- * when another process wrote the file first: that process's key then wins for both.
- */
-const writeRing = async (file: string, keys: readonly RingKey[], firstWrite: boolean) => {
-  await mkdir(dirname(file), { recursive: true, mode: KEY_RING_DIR_MODE });
-  const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temporary, 'wx', KEY_RING_FILE_MODE);
-  try {
-    const ring = { version: 1, keys: keys.map((ringKey) => ringKey.stored) };
-    await handle.writeFile(`${JSON.stringify(ring, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+const serializeRing = (keys: readonly RingKey[]): string =>
+  `${JSON.stringify({ version: 1, keys: keys.map((ringKey) => ringKey.stored) }, null, 2)}\n`;
 
-  try {
-    await (firstWrite ? link(temporary, file) : rename(temporary, file));
-  } finally {
-    await rm(temporary, { force: true });
-  }
-};
+const writeRing = (file: string, keys: readonly RingKey[]): Promise<void> =>
+  writePrivateFile(file, serializeRing(keys), false);
 
-const loadOrCreateRing = async (file: string, now: Date): Promise<RingKey[]> => {
-  const existing = await readRing(file);
-  if (existing !== undefined) {
-    return existing;
-  }
-
-  const created = [await newRingKey(now)];
-  try {
-    await writeRing(file, created, true);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw error;
-    }
-
-    return (await readRing(file)) ?? created;
-  }
-
-  return created;
-};
+const loadOrCreateRing = (file: string, now: Date): Promise<RingKey[]> =>
+  loadOrCreatePrivateFile(file, readRing, async () => [await newRingKey(now)], serializeRing);
 
 /**
  * Opens the local runtime's audit key ring at `<dataDir>/keys/audit-keys.json`, making its first
@@ -378,7 +339,7 @@ export const openLocalAuditKeyRing = async (
 
     // Persist first: memory must never seal with a key the file does not hold.
     if (file !== undefined) {
-      await writeRing(file, next, false);
+      await writeRing(file, next);
     }
     keys = next;
 

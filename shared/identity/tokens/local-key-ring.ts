@@ -7,9 +7,10 @@
  * signs nothing more but stays published until the last token it signed can have expired,
  * `retiredAt + TOKEN_TTL_SECONDS + MAX_CLOCK_SKEW_SECONDS`; then it is dropped.
  */
-import { generateKeyPair, createPrivateKey, randomBytes, type JsonWebKey } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { generateKeyPair, createPrivateKey, type JsonWebKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { loadOrCreatePrivateFile, writePrivateFile } from '@shared/keys/private-file';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from '@shared/validation/schema';
 import { createLocalSigningKey, SigningKeyError, type TokenSigningKey } from './signing-key';
@@ -21,10 +22,6 @@ export const RETIRED_KEY_RETENTION_SECONDS = TOKEN_TTL_SECONDS + MAX_CLOCK_SKEW_
 
 /** Where the ring lives under the data directory. */
 export const KEY_RING_FILE = join('keys', 'token-keys.json');
-
-/** The file holds private keys: readable by the owner only, in a directory only they enter. */
-const KEY_RING_FILE_MODE = 0o600;
-const KEY_RING_DIR_MODE = 0o700;
 
 export interface LocalKeyRingOptions {
   /** Where the runtime keeps its state; without it the ring is not persisted. */
@@ -117,51 +114,15 @@ const readRing = async (file: string): Promise<RingEntry[] | undefined> => {
   return entries;
 };
 
-/**
- * Writes the ring to a temporary file and moves it into place, so that a reader (or a crash)
- * sees the old ring or the new one, never half of one. `exclusive` links instead of renaming:
- * the link fails if the file appeared meanwhile, which tells a second process starting at the
- * same moment to load the winner's keys instead of replacing them.
- */
-const writeRing = async (file: string, entries: readonly RingEntry[], exclusive: boolean) => {
-  await mkdir(dirname(file), { recursive: true, mode: KEY_RING_DIR_MODE });
-  const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temporary, 'wx', KEY_RING_FILE_MODE);
-  try {
-    await handle.writeFile(
-      `${JSON.stringify({ version: 1, keys: entries.map((entry) => entry.stored) })}\n`,
-    );
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+const serializeRing = (entries: readonly RingEntry[]): string =>
+  `${JSON.stringify({ version: 1, keys: entries.map((entry) => entry.stored) })}\n`;
 
-  try {
-    await (exclusive ? link(temporary, file) : rename(temporary, file));
-  } finally {
-    await rm(temporary, { force: true });
-  }
-};
+const writeRing = (file: string, entries: readonly RingEntry[]): Promise<void> =>
+  writePrivateFile(file, serializeRing(entries), false);
 
 /** The ring on disk, or a new ring written there at first start. */
-const loadOrCreate = async (file: string, now: Date): Promise<RingEntry[]> => {
-  const existing = await readRing(file);
-  if (existing !== undefined) {
-    return existing;
-  }
-
-  const created = [await newEntry(now)];
-  try {
-    await writeRing(file, created, true);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw error;
-    }
-    return (await readRing(file)) ?? created;
-  }
-
-  return created;
-};
+const loadOrCreate = (file: string, now: Date): Promise<RingEntry[]> =>
+  loadOrCreatePrivateFile(file, readRing, async () => [await newEntry(now)], serializeRing);
 
 /** Opens the local runtime's key ring, creating its first key when there is none. */
 export const openLocalKeyRing = async (
@@ -195,7 +156,7 @@ export const openLocalKeyRing = async (
 
     // Persist before switching, so that memory never signs with a key the file does not hold.
     if (file !== undefined) {
-      await writeRing(file, next, false);
+      await writeRing(file, next);
     }
     entries = next;
 
