@@ -6,6 +6,7 @@
 import { DynamoDBClient, DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { ServiceUnavailableError } from '@shared/errors/gateway-error';
 import { dynamoDbEndpoint } from '@shared/config';
+import { isNetworkError } from './network-errors';
 
 export const DYNAMODB_MAX_ATTEMPTS = 3;
 export const DYNAMODB_CONNECTION_TIMEOUT_MS = 1_000;
@@ -43,15 +44,6 @@ const THROTTLING_NAMES = new Set([
   'LimitExceededException',
 ]);
 
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
 /** Whether a DynamoDB failure means "try again later" rather than a fault in our request. */
 export const isTransientDynamoDbError = (error: unknown): boolean => {
   if (!(error instanceof Error)) {
@@ -63,9 +55,7 @@ export const isTransientDynamoDbError = (error: unknown): boolean => {
   if (error instanceof DynamoDBServiceException) {
     return error.$fault === 'server' && error.$metadata.httpStatusCode !== 400;
   }
-  const code = (error as { code?: unknown }).code;
-
-  return typeof code === 'string' && NETWORK_ERROR_CODES.has(code);
+  return isNetworkError(error);
 };
 
 /**

@@ -10,6 +10,7 @@ import {
   SignCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
+import { isNetworkError } from '@shared/aws/network-errors';
 import { ServiceUnavailableError } from '@shared/errors/gateway-error';
 import { derToJoseSignature } from './ecdsa-signature';
 import {
@@ -44,19 +45,11 @@ const TRANSIENT_KMS_ERRORS = new Set([
   'TimeoutError',
 ]);
 
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-]);
-
 const isTransientKmsError = (error: unknown): boolean =>
   error instanceof Error &&
   (TRANSIENT_KMS_ERRORS.has(error.name) ||
     (error instanceof KMSServiceException && error.$fault === 'server') ||
-    NETWORK_ERROR_CODES.has(String((error as { code?: unknown }).code)));
+    isNetworkError(error));
 
 /** Runs one KMS call; throttling, KMS faults and network failures become a 503. */
 const withKmsErrors = async <T>(call: () => Promise<T>): Promise<T> => {

@@ -15,6 +15,7 @@ import {
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
+import { isNetworkError } from '@shared/aws/network-errors';
 import { ConfigurationError } from '@shared/config';
 import { ServiceUnavailableError } from '@shared/errors/gateway-error';
 import {
@@ -66,15 +67,6 @@ const TRANSIENT_ERROR_NAMES = new Set([
   'TimeoutError',
 ]);
 
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
 const isAbsentObjectError = (error: unknown): boolean =>
   error instanceof Error &&
   (ABSENT_OBJECT_NAMES.has(error.name) ||
@@ -94,7 +86,7 @@ const isTransientS3Error = (error: unknown): boolean => {
     return error.$fault === 'server' || status === 429 || status >= 500;
   }
 
-  return NETWORK_ERROR_CODES.has(String((error as { code?: unknown }).code));
+  return isNetworkError(error);
 };
 
 /**
