@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,42 +10,32 @@ import { httpRoute } from '@shared/lambda/http-route';
 import { json } from '@shared/lambda/responses';
 import { findFreePort } from '@local/dynamodb-local';
 import { httpEvent, jsonBody, lambdaContext } from '@test/fixtures/events';
+import {
+  startThrottlingDynamoDb,
+  type ThrottlingDynamoDb,
+} from '@test/fixtures/throttling-dynamodb';
 
-/** A server that answers every DynamoDB call as a throttled table does. */
-let throttling: Server;
-let throttledCalls = 0;
+let throttling: ThrottlingDynamoDb;
 
 beforeAll(async () => {
-  throttling = createServer((request, response) => {
-    throttledCalls += 1;
-    request.resume();
-    response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-    response.end(
-      JSON.stringify({
-        __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
-        message: 'The level of configured provisioned throughput for the table was exceeded.',
-      }),
-    );
-  });
-  await new Promise<void>((done) => throttling.listen(0, '127.0.0.1', done));
+  throttling = await startThrottlingDynamoDb('ProvisionedThroughputExceededException');
 });
 
 afterAll(async () => {
-  await new Promise((done) => throttling.close(done));
+  await throttling.stop();
 });
 
 const getItem = new GetItemCommand({ TableName: 't', Key: { pk: { S: 'x' } } });
 
 describe('a DynamoDB that throttles or is unreachable', () => {
   it('becomes SERVICE_UNAVAILABLE after the bounded retries when throttled', async () => {
-    const port = (throttling.address() as AddressInfo).port;
-    const client = createDynamoDbClient(`http://127.0.0.1:${port}`);
-    throttledCalls = 0;
+    const client = createDynamoDbClient(throttling.endpoint);
+    const before = throttling.calls();
 
     const attempt = withDynamoDbErrors(() => client.send(getItem));
 
     await expect(attempt).rejects.toBeInstanceOf(ServiceUnavailableError);
-    expect(throttledCalls).toBe(DYNAMODB_MAX_ATTEMPTS);
+    expect(throttling.calls() - before).toBe(DYNAMODB_MAX_ATTEMPTS);
     client.destroy();
   });
 
@@ -63,8 +51,7 @@ describe('a DynamoDB that throttles or is unreachable', () => {
   });
 
   it('answers the client 503 with Retry-After through the pipeline, never 500', async () => {
-    const port = (throttling.address() as AddressInfo).port;
-    const client = createDynamoDbClient(`http://127.0.0.1:${port}`);
+    const client = createDynamoDbClient(throttling.endpoint);
     const route = httpRoute(
       {
         id: 'readSomething',

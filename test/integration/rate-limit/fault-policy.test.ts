@@ -3,8 +3,6 @@
  * does: identified routes admit uncounted and log a metric line, the token endpoint refuses
  * with 503 rather than let a request through uncounted.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoDbClient, DYNAMODB_MAX_ATTEMPTS } from '@shared/aws/dynamodb';
@@ -20,30 +18,22 @@ import { RATE_LIMIT_DEFAULTS } from '@shared/rate-limit/rate-limit-config';
 import { createRateLimiter, RATE_LIMIT_METRICS } from '@shared/rate-limit/rate-limiter';
 import { createTokenEndpointGuard } from '@shared/rate-limit/token-endpoint-guard';
 import { httpEvent, jsonBody, lambdaContext } from '@test/fixtures/events';
+import {
+  startThrottlingDynamoDb,
+  type ThrottlingDynamoDb,
+} from '@test/fixtures/throttling-dynamodb';
 
-let throttling: Server;
-let throttledCalls = 0;
+let throttling: ThrottlingDynamoDb;
 let client: DynamoDBClient;
 
 beforeAll(async () => {
-  throttling = createServer((request, response) => {
-    throttledCalls += 1;
-    request.resume();
-    response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-    response.end(
-      JSON.stringify({
-        __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException',
-        message: 'Rate of requests exceeds the allowed throughput.',
-      }),
-    );
-  });
-  await new Promise<void>((done) => throttling.listen(0, '127.0.0.1', done));
-  client = createDynamoDbClient(`http://127.0.0.1:${(throttling.address() as AddressInfo).port}`);
+  throttling = await startThrottlingDynamoDb('ThrottlingException');
+  client = createDynamoDbClient(throttling.endpoint);
 });
 
 afterAll(async () => {
   client.destroy();
-  await new Promise((done) => throttling.close(done));
+  await throttling.stop();
 });
 
 afterEach(() => {
@@ -104,14 +94,14 @@ describe('when the counter table throttles', () => {
       { handle: async () => json(200, { ok: 1 }) },
       steps,
     );
-    throttledCalls = 0;
+    const before = throttling.calls();
 
     const result = await route(httpEvent({ method: 'POST', path: '/faulty' }), lambdaContext());
 
     expect(result.statusCode).toBe(200);
     expect(result.headers?.['RateLimit-Policy']).toMatch(/^"service-minute";q=1000;w=60;.*"burst"/);
     expect(result.headers?.RateLimit).toBeUndefined();
-    expect(throttledCalls).toBe(2 * DYNAMODB_MAX_ATTEMPTS);
+    expect(throttling.calls() - before).toBe(2 * DYNAMODB_MAX_ATTEMPTS);
     expect(metricFields(warn)).toEqual([
       expect.objectContaining({ policy: 'service-minute', action: 'admit' }),
       expect.objectContaining({ policy: 'burst', action: 'admit' }),
