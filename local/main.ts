@@ -67,8 +67,9 @@ const howToGetAToken = (gateway: LocalGateway): string[] => {
       ? `  client:   ${clientId} (registered earlier; its secret was printed then)`
       : `  client:   ${clientId}  secret: ${secret}  (shown once: keep it)`,
     '  a token:',
-    `    curl -s -X POST ${gateway.url}/v1/auth/token -H 'content-type: application/json' \\`,
-    `      -d '{"grant_type":"client_credentials","client_id":"${clientId}","client_secret":"${shownSecret}"}'`,
+    `    curl -s -X POST ${gateway.url}/v1/auth/token \\`,
+    `      -d grant_type=client_credentials -d client_id=${clientId} \\`,
+    `      --data-urlencode client_secret=${shownSecret}`,
   ];
 };
 

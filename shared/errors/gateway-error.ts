@@ -92,10 +92,11 @@ export class ForbiddenError extends GatewayError {
   override readonly name = 'ForbiddenError';
 
   constructor(requiredScopes: readonly string[], missingScopes: readonly string[]) {
+    const scope = requiredScopes.join(' ');
     super('FORBIDDEN', 'The token lacks a scope this route needs.', {
       details: { reason: 'insufficient_scope', required: requiredScopes, missing: missingScopes },
       headers: {
-        'WWW-Authenticate': `Bearer realm="blux", error="insufficient_scope", scope="${requiredScopes.join(' ')}"`,
+        'WWW-Authenticate': `Bearer realm="blux", error="insufficient_scope", scope="${scope}"`,
       },
     });
   }
