@@ -111,6 +111,23 @@ export interface GatewayFunctionProps {
   readonly projectRoot?: string;
 }
 
+/**
+ * The settings every kind of gateway function (a route's, a stream consumer's) passes through
+ * to `GatewayFunction` unchanged, each defaulting to the stage's config.
+ */
+export type GatewayFunctionSettings = Pick<
+  GatewayFunctionProps,
+  | 'stage'
+  | 'tables'
+  | 'timeout'
+  | 'memorySizeMb'
+  | 'logRetention'
+  | 'removalPolicy'
+  | 'tracing'
+  | 'logLevel'
+  | 'projectRoot'
+>;
+
 /** One bundled handler with its own role and log group; see the file comment for the rules. */
 export class GatewayFunction extends Construct {
   readonly function: NodejsFunction;

@@ -3,9 +3,8 @@
  * rule a function behind API Gateway must keep, finish before API Gateway stops waiting, and
  * the identity settings its route declaration calls for, connected once the API exists.
  */
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 import {
@@ -14,14 +13,8 @@ import {
 } from '@shared/identity/tokens/trusted-issuers';
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName } from '@infra/naming';
-import {
-  API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS,
-  STAGE_CONFIG,
-  type LogLevel,
-  type Stage,
-} from '@infra/stage-config';
-import { GatewayFunction } from './gateway-function';
-import type { GatewayTables } from './gateway-tables';
+import { API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS, STAGE_CONFIG } from '@infra/stage-config';
+import { GatewayFunction, type GatewayFunctionSettings } from './gateway-function';
 import type { TokenSigningKey } from './token-signing-key';
 
 const TOKEN_KEY_USES: readonly NonNullable<RouteDeclaration['tokenKeys']>[] = ['verify', 'sign'];
@@ -39,11 +32,9 @@ export interface RouteIdentitySettings {
 }
 
 /** Props of `RouteFunction`; every optional one falls back to the stage's config. */
-export interface RouteFunctionProps {
+export interface RouteFunctionProps extends GatewayFunctionSettings {
   /** The catalog's declaration of the route: its handler and the tables it may touch. */
   readonly route: RouteDeclaration;
-  readonly stage: Stage;
-  readonly tables: GatewayTables;
   /**
    * How long an invocation may run; it must stay below API Gateway's 30 s integration timeout,
    * or a slow call ends in API Gateway's bare 503 instead of the gateway's error envelope.
@@ -51,42 +42,6 @@ export interface RouteFunctionProps {
    * @default - the stage's `functionTimeoutSeconds`
    */
   readonly timeout?: Duration;
-  /**
-   * Memory in MB.
-   *
-   * @default - the stage's `memorySizeMb`
-   */
-  readonly memorySizeMb?: number;
-  /**
-   * How long the function's logs are kept.
-   *
-   * @default - the stage's `logRetention`
-   */
-  readonly logRetention?: RetentionDays;
-  /**
-   * What `cdk destroy` does to the log group.
-   *
-   * @default - the stage's `removalPolicy`
-   */
-  readonly removalPolicy?: RemovalPolicy;
-  /**
-   * Active X-Ray tracing.
-   *
-   * @default - the stage's `tracing`
-   */
-  readonly tracing?: boolean;
-  /**
-   * The shared logger's level.
-   *
-   * @default - the stage's `logLevel`
-   */
-  readonly logLevel?: LogLevel;
-  /**
-   * The folder the route's `handler` path is relative to.
-   *
-   * @default REPOSITORY_ROOT
-   */
-  readonly projectRoot?: string;
 }
 
 /** The function of one catalog route, refused when it could outlive API Gateway's wait. */

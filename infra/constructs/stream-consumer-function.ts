@@ -6,14 +6,13 @@ import { Duration, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName } from '@infra/naming';
-import { STAGE_CONFIG, type LogLevel, type Stage } from '@infra/stage-config';
-import { GatewayFunction } from './gateway-function';
+import { STAGE_CONFIG } from '@infra/stage-config';
+import { GatewayFunction, type GatewayFunctionSettings } from './gateway-function';
 import type { GatewayTables } from './gateway-tables';
 
 /** DynamoDB stream event sources accept 1 to 10,000 records per batch. */
@@ -26,47 +25,15 @@ const MAX_RETRY_ATTEMPTS = 10_000;
 const FAILURE_RETENTION = Duration.days(14);
 
 /** Props of `StreamConsumerFunction`; every optional one falls back to the stage's config. */
-export interface StreamConsumerFunctionProps {
+export interface StreamConsumerFunctionProps extends GatewayFunctionSettings {
   /** The catalog's declaration: the table, the handler and the event source settings. */
   readonly consumer: StreamConsumerDeclaration;
-  readonly stage: Stage;
-  readonly tables: GatewayTables;
-  /**
-   * How long one batch may take.
-   *
-   * @default - the stage's `functionTimeoutSeconds`
-   */
-  readonly timeout?: Duration;
-  /**
-   * Memory in MB.
-   *
-   * @default - the stage's `memorySizeMb`
-   */
-  readonly memorySizeMb?: number;
-  /**
-   * How long the function's logs are kept.
-   *
-   * @default - the stage's `logRetention`
-   */
-  readonly logRetention?: RetentionDays;
   /**
    * What `cdk destroy` does to the log group and the failure queue.
    *
    * @default - the stage's `removalPolicy`
    */
   readonly removalPolicy?: RemovalPolicy;
-  /**
-   * Active X-Ray tracing.
-   *
-   * @default - the stage's `tracing`
-   */
-  readonly tracing?: boolean;
-  /**
-   * The shared logger's level.
-   *
-   * @default - the stage's `logLevel`
-   */
-  readonly logLevel?: LogLevel;
   /**
    * Replace whatever access the declaration gives to the `audit` table with
    * `GatewayTables.grantSealFieldsUpdate`: `UpdateItem` of the seal fields only. For the audit
@@ -75,12 +42,6 @@ export interface StreamConsumerFunctionProps {
    * @default false
    */
   readonly sealFieldsOnly?: boolean;
-  /**
-   * The folder the consumer's `handler` path is relative to.
-   *
-   * @default REPOSITORY_ROOT
-   */
-  readonly projectRoot?: string;
 }
 
 /** The function of one catalog stream consumer, its event source mapping and failure queue. */
