@@ -4,7 +4,7 @@
  * otherwise. Only the sealer asks for it; nothing on the request path signs.
  */
 import type { JsonWebKey } from 'node:crypto';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { secretString } from '@shared/aws/secrets';
 import { auditSigningSecretArn, ConfigurationError, localKeyRingDir } from '@shared/config';
 import {
   deriveAuditSigningKey,
@@ -12,9 +12,6 @@ import {
   toPublishedAuditJwk,
   type AuditSigningKey,
 } from './audit-signing-key';
-
-/** Secrets Manager calls per cold start, retries included, before the batch fails. */
-const SECRETS_MANAGER_MAX_ATTEMPTS = 3;
 
 export interface AuditKeySource {
   /** The key that seals now. */
@@ -24,30 +21,11 @@ export interface AuditKeySource {
 }
 
 /** The key of the secret's current value, read once per process and kept in memory. */
-export const secretsManagerAuditKeySource = (
-  secretArn: string,
-  client: SecretsManagerClient = new SecretsManagerClient({
-    maxAttempts: SECRETS_MANAGER_MAX_ATTEMPTS,
-  }),
-): AuditKeySource => {
-  let key: Promise<AuditSigningKey> | undefined;
-  const load = (): Promise<AuditSigningKey> => {
-    key ??= client
-      .send(new GetSecretValueCommand({ SecretId: secretArn }))
-      .then((secret) => {
-        if (secret.SecretString === undefined) {
-          throw new ConfigurationError(
-            'config.invalidSecret: the audit signing secret has no string value',
-          );
-        }
-
-        return deriveAuditSigningKey(secret.SecretString);
-      })
-      .catch((error: unknown) => {
-        // A failed read is not kept: the next batch asks Secrets Manager again.
-        key = undefined;
-        throw error;
-      });
+export const secretsManagerAuditKeySource = (secretArn: string): AuditKeySource => {
+  let key: AuditSigningKey | undefined;
+  // `secretString` keeps the value and forgets a failed read, so the next batch asks again.
+  const load = async (): Promise<AuditSigningKey> => {
+    key ??= deriveAuditSigningKey(await secretString(secretArn));
 
     return key;
   };
