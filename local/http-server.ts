@@ -5,7 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRouteMatcher } from '@shared/catalog/route-matcher';
 import type { RouteDeclaration } from '@shared/catalog/routes';
-import { internalEnvelope } from '@shared/errors/envelope';
+import { internalEnvelope, toEnvelope } from '@shared/errors/envelope';
+import {
+  GatewayError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+} from '@shared/errors/gateway-error';
 import { checkPeerCertificate } from './client-certificate';
 import { newRequestId, toHttpApiEvent, writeHttpApiResult } from './http-api-event';
 
@@ -24,17 +29,13 @@ export interface HttpServerOptions {
   readonly logger: LocalLogger;
 }
 
-class PayloadLimitError extends Error {
-  override readonly name = 'PayloadLimitError';
-}
-
 const readBody = async (request: IncomingMessage): Promise<Buffer> => {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
     if (size > API_GATEWAY_MAX_PAYLOAD_BYTES) {
-      throw new PayloadLimitError(`request body over ${API_GATEWAY_MAX_PAYLOAD_BYTES} bytes`);
+      throw new PayloadTooLargeError(size, API_GATEWAY_MAX_PAYLOAD_BYTES);
     }
     chunks.push(chunk as Buffer);
   }
@@ -42,18 +43,14 @@ const readBody = async (request: IncomingMessage): Promise<Buffer> => {
   return Buffer.concat(chunks);
 };
 
-const writeError = (
-  response: ServerResponse,
-  statusCode: number,
-  body: unknown,
-  requestId: string,
-): void => {
+/** What the runtime answers itself, where API Gateway would answer before any function runs. */
+const writeError = (response: ServerResponse, error: GatewayError, requestId: string): void => {
   writeHttpApiResult(
     response,
     {
-      statusCode,
-      headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-      body: JSON.stringify(body),
+      statusCode: error.status,
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...error.headers },
+      body: JSON.stringify(toEnvelope(error)),
     },
     requestId,
   );
@@ -71,16 +68,12 @@ export const createRequestListener = (options: HttpServerOptions) => {
     if (peer.kind === 'refused') {
       // API Gateway refuses a request whose certificate the truststore does not vouch for.
       request.resume();
-      const envelope = internalEnvelope();
-      const refusal = {
-        error: {
-          ...envelope.error,
-          code: 'FORBIDDEN',
-          message: 'A client certificate from a trusted CA is required.',
-          details: { reason: peer.reason },
-        },
-      };
-      writeError(response, 403, refusal, requestId);
+      const refusal = new GatewayError(
+        'FORBIDDEN',
+        'A client certificate from a trusted CA is required.',
+        { details: { reason: peer.reason } },
+      );
+      writeError(response, refusal, requestId);
       return;
     }
     try {
@@ -98,17 +91,21 @@ export const createRequestListener = (options: HttpServerOptions) => {
       });
       writeHttpApiResult(response, await options.invoke(match.route, event), requestId);
     } catch (error) {
-      if (error instanceof PayloadLimitError) {
-        const envelope = internalEnvelope();
-        const tooLarge = {
-          error: { ...envelope.error, code: 'PAYLOAD_TOO_LARGE', message: error.message },
-        };
-        writeError(response, 413, tooLarge, requestId);
+      if (error instanceof PayloadTooLargeError) {
+        writeError(response, error, requestId);
         return;
       }
       // What Lambda and API Gateway do when a function fails: a bare 500, logged here.
       options.logger.error('handler failed', { request_id: requestId, path, error });
-      writeError(response, 500, internalEnvelope(), requestId);
+      writeHttpApiResult(
+        response,
+        {
+          statusCode: 500,
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+          body: JSON.stringify(internalEnvelope()),
+        },
+        requestId,
+      );
     }
   };
 };
@@ -130,21 +127,9 @@ export const createHttpServer = (): {
       return;
     }
     request.resume();
-    const envelope = internalEnvelope();
-    const starting = {
-      error: {
-        ...envelope.error,
-        code: 'SERVICE_UNAVAILABLE',
-        message: 'The gateway is starting.',
-      },
-    };
-    writeHttpApiResult(
+    writeError(
       response,
-      {
-        statusCode: 503,
-        headers: { 'content-type': 'application/json', 'retry-after': '1' },
-        body: JSON.stringify(starting),
-      },
+      new ServiceUnavailableError('The gateway is starting.', 1),
       newRequestId(),
     );
   });
