@@ -9,7 +9,11 @@
  *   request's id, passed on to executors, events and audit entries for correlation),
  *   context_json S, payload_json S, result_json S? (JSON texts, so that any JSON survives),
  *   error M? { code S, message S }, lease M? { worker S, expires_at S }, retry_at S?,
- *   audit_trail L of S (audit ids, oldest first)
+ *   audit_trail L of S (audit ids, oldest first),
+ *   queue_pk S? and available_at S? (index `by_queue`): while a task is `accepted` or `running`,
+ *   `queue_pk` is its type and `available_at` when something is next due for it: its creation
+ *   or `retry_at` while accepted, its lease's expiry while running. A final status removes
+ *   both, so the index holds only live tasks, and a claim or a sweep queries it by key.
  *
  * Every other item of the table (idempotency records, ...) has a `pk` that does not start with
  * `task#`, so a stream reader tells tasks apart by that prefix alone.
@@ -99,4 +103,11 @@ export interface TaskStore {
   transition(change: TaskTransition): Promise<StoredTask>;
   /** Seconds the latest completed tasks of `type` took, newest first, at most `limit`. */
   recentDurations(type: string, limit: number): Promise<number[]>;
+  /**
+   * Live tasks of `type` with `available_at` at or before `now` (ISO 8601), oldest first, at
+   * most `limit`: accepted tasks ready to start and running tasks whose lease has run out.
+   */
+  dueTasks(type: string, now: string, limit: number): Promise<StoredTask[]>;
+  /** Moves a running task's lease to `expiresAt` if `worker` still holds it, or throws `TaskConflictError`. */
+  extendLease(taskId: string, worker: string, expiresAt: string): Promise<StoredTask>;
 }
