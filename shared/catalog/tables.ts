@@ -39,6 +39,13 @@ const SK: KeyAttribute = { name: 'sk', type: 'S' };
 const TS_ID: KeyAttribute = { name: 'ts_id', type: 'S' };
 
 export const TABLES = {
+  /**
+   * Tasks (`pk = task#<task_id>`, layout in `shared/tasks/task-store.ts`) and the idempotency
+   * records of `POST /v1/tasks` (`pk = idem#...`, which expire through `expires_at`). The
+   * indexes are sparse: `by_queue` holds live tasks only, for claims and sweeps; `by_owner`
+   * every task, newest first within an owner, for the listing; `by_completed_type` completed
+   * tasks only, latest first within a type, for the estimates of new tasks.
+   */
   tasks: {
     suffix: 'tasks',
     envVar: 'TABLE_TASKS',
@@ -46,6 +53,23 @@ export const TABLES = {
     sortKey: SK,
     ttlAttribute: 'expires_at',
     stream: 'NEW_AND_OLD_IMAGES',
+    globalIndexes: [
+      {
+        name: 'by_queue',
+        partitionKey: { name: 'queue_pk', type: 'S' },
+        sortKey: { name: 'available_at', type: 'S' },
+      },
+      {
+        name: 'by_owner',
+        partitionKey: { name: 'owner', type: 'S' },
+        sortKey: { name: 'task_id', type: 'S' },
+      },
+      {
+        name: 'by_completed_type',
+        partitionKey: { name: 'completed_type', type: 'S' },
+        sortKey: { name: 'finished_at', type: 'S' },
+      },
+    ],
   },
   /**
    * Audit entries, one item each (`pk = entry#<audit_id>`), spread by their random ids. The
