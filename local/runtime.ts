@@ -13,14 +13,25 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
+import { SCHEDULES, type ScheduleDeclaration } from '@shared/catalog/schedules';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
 import { ensureFirstClient, type BootstrapResult } from '@shared/identity/bootstrap';
 import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
 import { openLocalKeyRing } from '@shared/identity/tokens/local-key-ring';
+import {
+  DATASETS_DIR_VARIABLE,
+  resetGatewayDatasetStore,
+} from '@shared/tasks/executors/dataset-stores';
+import {
+  registerTaskExecutor,
+  unregisterTaskExecutor,
+  type ExecutableTaskType,
+} from '@shared/tasks/executors/executor-registry';
 import { LOCAL_AWS_ENV, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
 import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
 import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
+import { startSchedule, type LocalSchedule } from './scheduler';
 import { startStreamPoller, type StreamPoller } from './stream-poller';
 import { ensureTables } from './tables';
 
@@ -43,6 +54,16 @@ export interface LocalGatewayOptions {
   readonly logger?: LocalLogger & { info(message: string, fields: Record<string, unknown>): void };
   /** An HTTPS listener that asks for client certificates, as a mutual-TLS custom domain does. */
   readonly mtls?: MutualTlsOptions;
+  /**
+   * Task types with their executors, for tests only (an executor that fails on purpose, one
+   * that runs long): registered in this process before any handler loads, so that the Tasks
+   * API accepts them and the executor runs them; removed again by `stop`. No stack has them.
+   */
+  readonly extraTaskTypes?: readonly ExecutableTaskType[];
+  /** The folder `data_analysis` reads datasets from. Default `datasets/` of the repository. */
+  readonly datasetsDir?: string;
+  /** Scheduled functions besides the catalog's, or instead of them with `schedules: []`. */
+  readonly schedules?: readonly ScheduleDeclaration[];
 }
 
 export interface MutualTlsOptions {
@@ -149,7 +170,13 @@ const startConsumers = async (
         streamArn,
         consumer,
         region: LOCAL_AWS_ENV.AWS_REGION,
-        invoke: (event) => invokeHandler(handler, `blux-local-${consumer.id}`, event),
+        invoke: (event) =>
+          invokeHandler(
+            handler,
+            `blux-local-${consumer.id}`,
+            event,
+            consumer.timeoutSeconds === undefined ? undefined : consumer.timeoutSeconds * 1000,
+          ),
         // The failure destination in AWS is an SQS queue; here it is the log.
         onFailure: async (failure) => {
           logger.error('stream batch sent to the failure destination', {
@@ -165,6 +192,45 @@ const startConsumers = async (
   }
 
   return { pollers, client };
+};
+
+const startSchedules = async (
+  schedules: readonly ScheduleDeclaration[],
+  logger: LocalLogger,
+): Promise<LocalSchedule[]> => {
+  const started: LocalSchedule[] = [];
+  for (const schedule of schedules) {
+    const handler = await loadHandler(schedule.handler);
+    started.push(
+      startSchedule({
+        schedule,
+        region: LOCAL_AWS_ENV.AWS_REGION,
+        invoke: (event) =>
+          invokeHandler(
+            handler,
+            `blux-local-${schedule.id}`,
+            event,
+            schedule.timeoutSeconds * 1000,
+          ),
+        logger,
+      }),
+    );
+  }
+
+  return started;
+};
+
+/** Registers the test-only task types; returns what undoes it. */
+const registerExtraTaskTypes = (types: readonly ExecutableTaskType[]): (() => void) => {
+  for (const type of types) {
+    registerTaskExecutor(type);
+  }
+
+  return () => {
+    for (const type of types) {
+      unregisterTaskExecutor(type.type.name);
+    }
+  };
 };
 
 /** Starts the whole local gateway and resolves once it serves requests. */
@@ -218,10 +284,12 @@ export const startLocalGateway = async (
   // The token keys live with the data; without a data folder, in a folder this run removes.
   const scratch = options.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'blux-')) : undefined;
   const keyRingDir = options.dataDir ?? scratch ?? '';
+  const unregisterTaskTypes = registerExtraTaskTypes(options.extraTaskTypes ?? []);
   const removeScratch = (): void => {
     if (scratch !== undefined) {
       rmSync(scratch, { recursive: true, force: true });
     }
+    unregisterTaskTypes();
   };
 
   try {
@@ -231,6 +299,10 @@ export const startLocalGateway = async (
         : undefined;
     const dynamoEndpoint = options.dynamoEndpoint ?? dynamo?.endpoint ?? '';
     configureEnvironment(stage, dynamoEndpoint, `http://localhost:${port}`, keyRingDir);
+    if (options.datasetsDir !== undefined) {
+      process.env[DATASETS_DIR_VARIABLE] = options.datasetsDir;
+      resetGatewayDatasetStore();
+    }
     // The first start makes the signing key; handlers then read the same ring.
     await openLocalKeyRing({ dataDir: keyRingDir });
     const admin = new DynamoDBClient({ endpoint: dynamoEndpoint });
@@ -242,6 +314,7 @@ export const startLocalGateway = async (
     const handlers = await loadRouteHandlers(ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
     const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
+    const schedules = await startSchedules(options.schedules ?? SCHEDULES, logger);
     ready = createRequestListener({
       routes: ROUTES,
       logger,
@@ -270,6 +343,7 @@ export const startLocalGateway = async (
       },
       stop: async () => {
         await closeServer();
+        await Promise.all(schedules.map((schedule) => schedule.stop()));
         await Promise.all(streams.pollers.map((poller) => poller.stop()));
         streams.client.destroy();
         await started?.stop();

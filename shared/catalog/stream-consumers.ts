@@ -4,6 +4,8 @@
  * the same settings. Later capabilities (task execution, audit sealing, event fan-out) add
  * their consumers here.
  */
+import { MAX_INLINE_RETRY_WAIT_MS } from '@shared/tasks/task-runner';
+import { TASK_TYPES } from '@shared/tasks/task-types';
 import type { TableAccess } from './routes';
 import type { TableId } from './tables';
 
@@ -26,7 +28,36 @@ export interface StreamConsumerDeclaration {
   readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
   /** Tables the handler itself reads or writes, besides the stream it consumes. */
   readonly tables: Readonly<Partial<Record<TableId, TableAccess>>>;
+  /**
+   * How long one invocation may run, in AWS and in the local runtime alike.
+   *
+   * @default - the stage's function timeout in AWS, 10 s in the local runtime
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * Batches of one shard in flight at once (1 to 10); records of one item stay in order.
+   *
+   * @default 1
+   */
+  readonly parallelizationFactor?: number;
 }
+
+/** Seconds the executor keeps after the longest attempt and its retry wait, to write it. */
+export const TASK_EXECUTOR_MARGIN_SECONDS = 30;
+
+/**
+ * The executor's invocation timeout: the longest timeout of an internal task type, plus the
+ * longest retry wait the consumer does itself, plus the margin for the final write. An attempt
+ * therefore always ends, by its own timeout, before Lambda ends the invocation.
+ */
+export const TASK_EXECUTOR_TIMEOUT_SECONDS =
+  Math.max(
+    ...TASK_TYPES.filter((type) => type.execution === 'internal').map(
+      (type) => type.timeoutSeconds,
+    ),
+  ) +
+  Math.ceil(MAX_INLINE_RETRY_WAIT_MS / 1000) +
+  TASK_EXECUTOR_MARGIN_SECONDS;
 
 export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [
   {
@@ -49,5 +80,27 @@ export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [
       audit: 'readWrite',
       auditCheckpoints: 'readWrite',
     },
+  },
+  {
+    id: 'executeTasks',
+    table: 'tasks',
+    handler: 'functions/execute-tasks.ts',
+    // Records of a batch run side by side, each within its type's timeout; ten at once keeps
+    // the memory of ten analyses bounded in one invocation.
+    batchSize: 10,
+    // A new task should start at once: no gathering of records.
+    maxBatchingWindowSeconds: 0,
+    // Claims are conditional, so a retried batch runs nothing twice; three retries ride out a
+    // throttled table, after which the records go to the failure queue and the sweeper.
+    retryAttempts: 3,
+    bisectBatchOnError: true,
+    // A record whose claim failed is retried from there on, without rerunning its batch.
+    reportBatchItemFailures: true,
+    startingPosition: 'TRIM_HORIZON',
+    tables: { tasks: 'readWrite', audit: 'append' },
+    timeoutSeconds: TASK_EXECUTOR_TIMEOUT_SECONDS,
+    // A long task holds its batch; other batches of the same shard may run meanwhile, and a
+    // task's own records (one item) still arrive in order.
+    parallelizationFactor: 10,
   },
 ];

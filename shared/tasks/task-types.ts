@@ -134,9 +134,26 @@ export const TASK_TYPES: readonly TaskType[] = [
 /** The registered names, for messages and docs. */
 export const TASK_TYPE_NAMES: readonly string[] = TASK_TYPES.map((type) => type.name);
 
+// Types added at run time by the local runtime for its tests (`registerTaskType`); the stack
+// adds none, so a deployed gateway knows `TASK_TYPES` alone.
+const processTypes = new Map<string, TaskType>();
+
+/**
+ * Adds a type to this process only, for the local runtime's test-only types (its
+ * `extraTaskTypes` option). The executor registry calls it; nothing deployed does.
+ */
+export const registerTaskType = (type: TaskType): void => {
+  processTypes.set(type.name, type);
+};
+
+/** Removes a type `registerTaskType` added. */
+export const unregisterTaskType = (name: string): void => {
+  processTypes.delete(name);
+};
+
 /** The registered type called `name`, or `undefined`. */
 export const findTaskType = (name: string): TaskType | undefined =>
-  TASK_TYPES.find((type) => type.name === name);
+  TASK_TYPES.find((type) => type.name === name) ?? processTypes.get(name);
 
 /**
  * `context.user_id` names the end user a service acts for: a subject that `user:<subject>`

@@ -6,7 +6,13 @@
  * is the one they read. Nothing in the CDK stack registers a type, so no test-only type can
  * exist in a deployed stage.
  */
-import { DATA_ANALYSIS_TASK_TYPE, findTaskType, type TaskType } from '@shared/tasks/task-types';
+import {
+  DATA_ANALYSIS_TASK_TYPE,
+  findTaskType,
+  registerTaskType,
+  unregisterTaskType,
+  type TaskType,
+} from '@shared/tasks/task-types';
 import { gatewayDatasetStore } from './dataset-stores';
 import { dataAnalysisExecutor } from './data-analysis-executor';
 import type { TaskExecutor } from './task-executor';
@@ -45,11 +51,15 @@ export const registerTaskExecutor = (entry: ExecutableTaskType): void => {
     throw new ExecutorRegistryError(name);
   }
   registered.set(name, entry);
+  // The Tasks API validates `type` against the type registry: the type must be creatable too.
+  registerTaskType(entry.type);
 };
 
 /** Removes a type `registerTaskExecutor` added; for tests that clean up after themselves. */
 export const unregisterTaskExecutor = (name: string): void => {
-  registered.delete(name);
+  if (registered.delete(name)) {
+    unregisterTaskType(name);
+  }
 };
 
 /** The types registered in this process beyond the built-in ones. */
@@ -57,8 +67,7 @@ export const registeredTaskTypes = (): TaskType[] =>
   [...registered.values()].map((entry) => entry.type);
 
 /** The type called `name`, built in or registered, or `undefined`. */
-export const findExecutableTaskType = (name: string): TaskType | undefined =>
-  findTaskType(name) ?? registered.get(name)?.type;
+export const findExecutableTaskType = (name: string): TaskType | undefined => findTaskType(name);
 
 /** The executor of an internal type, or `undefined` for an external or unknown one. */
 export const executorFor = (type: TaskType): TaskExecutor | undefined => {
