@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_REUSED: 422,
   RATE_LIMIT_EXCEEDED: 429,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
@@ -126,6 +127,22 @@ export class ConflictError extends GatewayError {
 
   constructor(message: string, details?: ErrorDetails, cause?: unknown) {
     super('CONFLICT', message, { details, cause });
+  }
+}
+
+/**
+ * An `Idempotency-Key` sent again with another body than the request it first came with: the
+ * draft's 422. The client must pick a new key for a new request.
+ */
+export class IdempotencyKeyReusedError extends GatewayError {
+  override readonly name = 'IdempotencyKeyReusedError';
+
+  constructor() {
+    super(
+      'IDEMPOTENCY_KEY_REUSED',
+      'This Idempotency-Key was used for a request with another body.',
+      { details: { field: 'headers.idempotency-key' } },
+    );
   }
 }
 
