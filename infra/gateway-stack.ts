@@ -9,17 +9,21 @@ import { CfnOutput, Duration, Stack, Tags, Token, type StackProps } from 'aws-cd
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { ROUTES, type RouteDeclaration, type TableAccess } from '@shared/catalog/routes';
+import { SCHEDULES, type ScheduleDeclaration } from '@shared/catalog/schedules';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import {
   checkTrustedIssuers,
   type TrustedIssuerConfig,
 } from '@shared/identity/tokens/trusted-issuers';
 import { DEFAULT_AUDIT_RETENTION_DAYS } from '@shared/config';
+import { DATASET_BUCKET_VARIABLE } from '@shared/tasks/executors/dataset-stores';
 import { AuditSecrets } from '@infra/constructs/audit-secrets';
+import { DatasetBucket } from '@infra/constructs/dataset-bucket';
 import type { GatewayCustomDomainSettings } from '@infra/constructs/gateway-domain';
 import { GatewayHttpApi } from '@infra/constructs/http-api';
 import { GatewayTables } from '@infra/constructs/gateway-tables';
 import { RouteFunction } from '@infra/constructs/route-function';
+import { ScheduledFunction } from '@infra/constructs/scheduled-function';
 import { StreamConsumerFunction } from '@infra/constructs/stream-consumer-function';
 import { TokenSigningKey } from '@infra/constructs/token-signing-key';
 import { InfraConfigError } from '@infra/infra-error';
@@ -57,6 +61,18 @@ const AUDIT_SEALER_SETTINGS = {
   sealFieldsOnly: true,
 } as const;
 
+/** The stream consumer that runs internal tasks, the one reader of the dataset bucket. */
+export const TASK_EXECUTOR_CONSUMER_ID = 'executeTasks';
+
+/**
+ * The executor's settings beyond its declaration, which already gives its timeout (the
+ * longest internal task type's, plus the retry wait and a margin). Analyses are CPU-bound and
+ * keep up to `EXACT_QUANTILE_VALUES` numbers per column, for up to a batch of tasks at once.
+ */
+const TASK_EXECUTOR_SETTINGS = {
+  memorySizeMb: 2048,
+} as const;
+
 /** Props of `GatewayStack`; any other `StackProps` pass through, `env` included. */
 export interface GatewayStackProps extends StackProps {
   /** The stage to build; it picks settings from `STAGE_CONFIG` and prefixes physical names. */
@@ -73,6 +89,12 @@ export interface GatewayStackProps extends StackProps {
    * @default STREAM_CONSUMERS - the catalog's consumers
    */
   readonly streamConsumers?: readonly StreamConsumerDeclaration[];
+  /**
+   * The scheduled functions to run.
+   *
+   * @default SCHEDULES - the catalog's schedules
+   */
+  readonly schedules?: readonly ScheduleDeclaration[];
   /**
    * The `aud` of the gateway's tokens, given to every route as `BLUX_AUDIENCE`.
    *
@@ -134,12 +156,15 @@ export class GatewayStack extends Stack {
   readonly httpApi: GatewayHttpApi;
   readonly tokenSigningKey: TokenSigningKey;
   readonly auditSecrets: AuditSecrets;
+  readonly datasetBucket: DatasetBucket;
+  readonly scheduledFunctions: ReadonlyMap<string, ScheduledFunction>;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
     const {
       stage: requestedStage,
       routes: requestedRoutes,
       streamConsumers,
+      schedules,
       tokenAudience,
       trustedIssuers: requestedIssuers,
       tokenKeyGeneration,
@@ -173,6 +198,7 @@ export class GatewayStack extends Stack {
       previousKeyArns: previousTokenKeyArns,
     });
     this.auditSecrets = new AuditSecrets(this, 'AuditSecrets', { stage });
+    this.datasetBucket = new DatasetBucket(this, 'DatasetBucket', { stage });
 
     const routeFunctions = new Map<string, RouteFunction>();
     for (const route of routes) {
@@ -213,18 +239,44 @@ export class GatewayStack extends Stack {
     const consumerFunctions = new Map<string, StreamConsumerFunction>();
     for (const consumer of streamConsumers ?? STREAM_CONSUMERS) {
       const isSealer = consumer.id === AUDIT_SEALER_CONSUMER_ID;
+      const isExecutor = consumer.id === TASK_EXECUTOR_CONSUMER_ID;
       const consumerFunction = new StreamConsumerFunction(
         this,
         `StreamConsumer${pascalCase(consumer.id)}`,
-        { consumer, stage, tables: this.tables, ...(isSealer ? AUDIT_SEALER_SETTINGS : {}) },
+        {
+          consumer,
+          stage,
+          tables: this.tables,
+          ...(isSealer ? AUDIT_SEALER_SETTINGS : {}),
+          ...(isExecutor ? TASK_EXECUTOR_SETTINGS : {}),
+        },
       );
       consumerFunctions.set(consumer.id, consumerFunction);
       connectAuditRetention(consumerFunction.function, consumer.tables, auditRetentionDays);
       if (isSealer) {
         this.auditSecrets.grantSigningSecretRead(consumerFunction.function);
       }
+      if (isExecutor) {
+        this.datasetBucket.grantDatasetRead(consumerFunction.function);
+        consumerFunction.function.addEnvironment(
+          DATASET_BUCKET_VARIABLE,
+          this.datasetBucket.bucket.bucketName,
+        );
+      }
     }
     this.streamConsumerFunctions = consumerFunctions;
+
+    const scheduledFunctions = new Map<string, ScheduledFunction>();
+    for (const schedule of schedules ?? SCHEDULES) {
+      const scheduledFunction = new ScheduledFunction(this, `Schedule${pascalCase(schedule.id)}`, {
+        schedule,
+        stage,
+        tables: this.tables,
+      });
+      scheduledFunctions.set(schedule.id, scheduledFunction);
+      connectAuditRetention(scheduledFunction.function, schedule.tables, auditRetentionDays);
+    }
+    this.scheduledFunctions = scheduledFunctions;
   }
 
   private addOutputs(): void {

@@ -44,6 +44,9 @@ export const INFRA_ERROR_CODES = [
   'streamConsumerFunction.batchSizeOutOfRange',
   'streamConsumerFunction.batchingWindowOutOfRange',
   'streamConsumerFunction.retryAttemptsOutOfRange',
+  'streamConsumerFunction.parallelizationFactorOutOfRange',
+  'scheduledFunction.invalidScheduleId',
+  'scheduledFunction.rateOutOfRange',
 ] as const;
 
 export type InfraErrorCode = (typeof INFRA_ERROR_CODES)[number];

@@ -21,6 +21,8 @@ const MAX_BATCHING_WINDOW_SECONDS = 300;
 /** -1 means retry until the record expires from the stream. */
 const MIN_RETRY_ATTEMPTS = -1;
 const MAX_RETRY_ATTEMPTS = 10_000;
+/** Lambda reads one shard with 1 to 10 batches in flight. */
+const MAX_PARALLELIZATION_FACTOR = 10;
 /** SQS keeps a message 14 days at most; failures should wait for an operator that long. */
 const FAILURE_RETENTION = Duration.days(14);
 
@@ -70,7 +72,11 @@ export class StreamConsumerFunction extends Construct {
       stage,
       tables,
       tableAccess: sealFieldsOnly ? otherTables : consumer.tables,
-      timeout: props.timeout,
+      timeout:
+        props.timeout ??
+        (consumer.timeoutSeconds === undefined
+          ? undefined
+          : Duration.seconds(consumer.timeoutSeconds)),
       memorySizeMb: props.memorySizeMb,
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
@@ -105,8 +111,9 @@ export class StreamConsumerFunction extends Construct {
         maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
         retryAttempts: consumer.retryAttempts,
         // One batch per shard at a time keeps each shard's records in order, which a consumer
-        // that chains what it reads (the audit sealer) relies on.
-        parallelizationFactor: 1,
+        // that chains what it reads (the audit sealer) relies on; a consumer whose records are
+        // independent per item (the task executor) may declare more.
+        parallelizationFactor: consumer.parallelizationFactor ?? 1,
         bisectBatchOnError: consumer.bisectBatchOnError,
         reportBatchItemFailures: consumer.reportBatchItemFailures,
         onFailure: new SqsDlq(this.failureQueue),
@@ -139,12 +146,16 @@ const assertValidConsumer = (consumer: StreamConsumerDeclaration, tables: Gatewa
   assertInRange(consumer, 'batchSize', 1, MAX_STREAM_BATCH_SIZE);
   assertInRange(consumer, 'maxBatchingWindowSeconds', 0, MAX_BATCHING_WINDOW_SECONDS);
   assertInRange(consumer, 'retryAttempts', MIN_RETRY_ATTEMPTS, MAX_RETRY_ATTEMPTS);
+  if (consumer.parallelizationFactor !== undefined) {
+    assertInRange(consumer, 'parallelizationFactor', 1, MAX_PARALLELIZATION_FACTOR);
+  }
 };
 
 const RANGE_ERROR_CODES = {
   batchSize: 'streamConsumerFunction.batchSizeOutOfRange',
   maxBatchingWindowSeconds: 'streamConsumerFunction.batchingWindowOutOfRange',
   retryAttempts: 'streamConsumerFunction.retryAttemptsOutOfRange',
+  parallelizationFactor: 'streamConsumerFunction.parallelizationFactorOutOfRange',
 } as const;
 
 const assertInRange = (
@@ -153,7 +164,7 @@ const assertInRange = (
   min: number,
   max: number,
 ): void => {
-  const value = consumer[field];
+  const value = consumer[field] ?? 1;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new InfraConfigError(
       RANGE_ERROR_CODES[field],

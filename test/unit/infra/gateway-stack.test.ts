@@ -5,6 +5,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findRoute, ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
+import { SCHEDULES } from '@shared/catalog/schedules';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import {
   physicalTableName,
@@ -210,8 +211,11 @@ describe('GatewayStack route functions', () => {
       functionOf(template, gatewayFunctionName('prod', route.id));
     }
 
-    // The stream consumers have functions of their own, and nothing else does.
-    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + STREAM_CONSUMERS.length);
+    // The stream consumers and the schedules have functions of their own, and nothing else does.
+    template.resourceCountIs(
+      'AWS::Lambda::Function',
+      ROUTES.length + STREAM_CONSUMERS.length + SCHEDULES.length,
+    );
   });
 
   it.each(ROUTES.map((route) => [route.id, route] as const))(
