@@ -40,8 +40,14 @@ export const MAX_AUDIT_RETENTION_DAYS = 3650;
 /** The environment variable through which entry writers learn the retention. */
 export const AUDIT_RETENTION_DAYS_VARIABLE = 'AUDIT_RETENTION_DAYS';
 
-/** The route that lists audit entries, the one reader of the page-token secret. */
+/** The route that lists audit entries, a reader of the page-token secret. */
 export const AUDIT_LISTING_ROUTE_ID = 'listAuditEntries';
+
+/** The route that lists tasks, which signs its page tokens with the same secret. */
+export const TASK_LISTING_ROUTE_ID = 'listTasks';
+
+/** The routes that sign page tokens: the only readers of the page-token secret. */
+const PAGE_TOKEN_ROUTE_IDS: readonly string[] = [AUDIT_LISTING_ROUTE_ID, TASK_LISTING_ROUTE_ID];
 
 /** The stream consumer that seals audit entries, the one reader of the signing secret. */
 export const AUDIT_SEALER_CONSUMER_ID = 'sealAudit';
@@ -209,7 +215,7 @@ export class GatewayStack extends Stack {
       });
       routeFunctions.set(route.id, routeFunction);
       connectAuditRetention(routeFunction.function, route.tables, auditRetentionDays);
-      if (route.id === AUDIT_LISTING_ROUTE_ID) {
+      if (PAGE_TOKEN_ROUTE_IDS.includes(route.id)) {
         this.auditSecrets.grantPageTokenSecretRead(routeFunction.function);
       }
     }

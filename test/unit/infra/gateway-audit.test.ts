@@ -17,6 +17,7 @@ import {
 import { AUDIT_SEAL_ATTRIBUTES } from '@infra/constructs/gateway-tables';
 import {
   AUDIT_LISTING_ROUTE_ID,
+  TASK_LISTING_ROUTE_ID,
   AUDIT_RETENTION_DAYS_VARIABLE,
   AUDIT_SEALER_CONSUMER_ID,
   GatewayStack,
@@ -332,16 +333,22 @@ describe('audit secrets', () => {
     }
   });
 
-  it('GIVEN any stage WHEN it synthesizes THEN only the listing reads the token secret', () => {
+  it('GIVEN any stage WHEN it synthesizes THEN only the two listings read the token secret', () => {
     for (const stage of STAGES) {
       const template = templates[stage];
       const secret = pageTokenSecretId(template);
       const readers = rolesWith(template, (statement) => onResource(statement, secret));
-      const environment = environmentOf(template, listingName(stage));
+      const listings = [listingName(stage), gatewayFunctionName(stage, TASK_LISTING_ROUTE_ID)];
 
-      expect([...new Set(readers)], stage).toEqual([roleOf(template, listingName(stage))]);
-      expect(environment[AUDIT_PAGE_TOKEN_SECRET_ARN_VARIABLE]).toEqual({ Ref: secret });
-      expect(environment.AUDIT_PAGE_TOKEN_SECRET).toBeUndefined();
+      expect([...new Set(readers)].sort(), stage).toEqual(
+        listings.map((name) => roleOf(template, name)).sort(),
+      );
+      for (const name of listings) {
+        const environment = environmentOf(template, name);
+
+        expect(environment[AUDIT_PAGE_TOKEN_SECRET_ARN_VARIABLE], name).toEqual({ Ref: secret });
+        expect(environment.AUDIT_PAGE_TOKEN_SECRET, name).toBeUndefined();
+      }
     }
   });
 
