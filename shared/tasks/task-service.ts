@@ -45,7 +45,7 @@ import {
   MAX_TASK_PAGE_TOKEN_CHARS,
 } from './task-page-token';
 import { TaskConflictError, type StoredTask, type TaskStore } from './task-store';
-import { TASK_TYPE_NAMES, validateTaskRequest } from './task-types';
+import { findTaskType, TASK_TYPE_NAMES, validateTaskRequest } from './task-types';
 import { taskView, type CreatedTaskView, type TaskView } from './task-views';
 
 /** Completed durations of a type that the estimate of a new task looks at. */
@@ -141,6 +141,26 @@ const answerForHeldKey = (
   });
 };
 
+/** A new task as the store keeps it, made with its `task.create` entry. */
+const acceptedTask = (
+  taskId: string,
+  caller: Identity,
+  what: Pick<StoredTask, 'type' | 'context' | 'payload'>,
+  request: CreateTaskRequest,
+  audit: UnsealedAuditEntry,
+): StoredTask => ({
+  task_id: taskId,
+  owner: caller.id,
+  ...what,
+  status: 'accepted',
+  attempts: 0,
+  version: 1,
+  created_at: audit.timestamp,
+  updated_at: audit.timestamp,
+  request_id: request.requestId,
+  audit_trail: [audit.audit_id],
+});
+
 /**
  * `POST /v1/tasks`: checks the body, the type's own scopes and the idempotency key, then stores
  * the task with its `task.create` entry (and, with a key, its replayable answer) in one
@@ -161,12 +181,12 @@ export const createTask = async (
   }
   const now = clock(dependencies);
 
-  const ref: IdempotencyKeyRef | undefined =
-    key === undefined ? undefined : { identity: caller.id, key };
-  const fingerprint = requestFingerprint(caller.id, request.body);
-  const held = newIdempotencyRecord(fingerprint, now);
-  if (ref !== undefined && !(await dependencies.idempotency.acquire(ref, held, now))) {
-    return answerForHeldKey(await dependencies.idempotency.find(ref), fingerprint, now);
+  const idempotency =
+    key === undefined
+      ? undefined
+      : await takeKey({ identity: caller.id, key }, request.body, now, dependencies);
+  if (idempotency !== undefined && 'answer' in idempotency) {
+    return idempotency.answer;
   }
 
   const taskId = newTaskId(now);
@@ -179,7 +199,7 @@ export const createTask = async (
     caller,
     taskId,
     request.requestId,
-    { type: type.name, idempotent: ref !== undefined },
+    { type: type.name, idempotent: idempotency !== undefined },
     now,
   );
   const body: CreatedTaskView = {
@@ -193,54 +213,71 @@ export const createTask = async (
     headers: { Location: `/v1/tasks/${taskId}` },
     body,
   };
-  const task: StoredTask = {
-    task_id: taskId,
-    owner: caller.id,
-    type: type.name,
-    context,
-    payload,
-    status: 'accepted',
-    attempts: 0,
-    version: 1,
-    created_at: now.toISOString(),
-    updated_at: now.toISOString(),
-    request_id: request.requestId,
-    audit_trail: [audit.audit_id],
-  };
+  const task = acceptedTask(taskId, caller, { type: type.name, context, payload }, request, audit);
 
-  if (ref === undefined) {
-    await dependencies.store.create(task, audit);
-  } else {
-    await createHoldingKey(dependencies, task, audit, {
-      ...ref,
-      held,
-      completed: completeIdempotencyRecord(held, response),
-    });
+  const answer =
+    idempotency === undefined
+      ? await dependencies.store.create(task, audit).then(() => response)
+      : await createHoldingKey(dependencies, task, audit, response, idempotency.held);
+  if (answer === response) {
+    recordMetric('TasksCreated', 1, { type: type.name });
   }
-  recordMetric('TasksCreated', 1, { type: type.name });
 
-  return response;
+  return answer;
 };
 
-/** Creates the task while the key is still ours; frees the key when the write fails. */
+/** A key this request now holds, or the answer another request's record gives it. */
+type KeyOutcome =
+  | { readonly held: IdempotencyKeyRef & { readonly record: IdempotencyRecord } }
+  | { readonly answer: StoredResponse };
+
+/** Takes the key for this request, or learns what another request with it answers. */
+const takeKey = async (
+  ref: IdempotencyKeyRef,
+  body: unknown,
+  now: Date,
+  dependencies: TaskServiceDependencies,
+): Promise<KeyOutcome> => {
+  const record = newIdempotencyRecord(requestFingerprint(ref.identity, body), now);
+  if (await dependencies.idempotency.acquire(ref, record, now)) {
+    return { held: { ...ref, record } };
+  }
+
+  const stored = await dependencies.idempotency.find(ref);
+
+  return { answer: answerForHeldKey(stored, record.fingerprint, now) };
+};
+
+/**
+ * Creates the task together with the key's completed record while the key is still this
+ * request's. When the lock ran out and a retry took the key meanwhile, nothing was written and
+ * the retry's record answers; any other failure frees the key for the client's retry.
+ */
 const createHoldingKey = async (
   dependencies: TaskServiceDependencies,
   task: StoredTask,
   audit: UnsealedAuditEntry,
-  completion: IdempotencyCompletion,
-): Promise<void> => {
+  response: StoredResponse,
+  held: IdempotencyKeyRef & { readonly record: IdempotencyRecord },
+): Promise<StoredResponse> => {
+  const completion: IdempotencyCompletion = {
+    identity: held.identity,
+    key: held.key,
+    held: held.record,
+    completed: completeIdempotencyRecord(held.record, response),
+  };
+
   try {
     await dependencies.store.createWithIdempotency(task, audit, completion);
+
+    return response;
   } catch (error) {
     if (error instanceof IdempotencyKeyLostError) {
-      // Our lock ran out and a retry took the key: that retry answers; this one may not.
-      throw new ConflictError(
-        'A request with this Idempotency-Key is still in flight.',
-        { reason: 'idempotency_key_in_flight' },
-        error,
-      );
+      const stored = await dependencies.idempotency.find(held);
+
+      return answerForHeldKey(stored, held.record.fingerprint, clock(dependencies));
     }
-    await dependencies.idempotency.release(completion, completion.held).catch(() => undefined);
+    await dependencies.idempotency.release(held, held.record).catch(() => undefined);
     throw error;
   }
 };
@@ -273,7 +310,7 @@ const taskListParameters = z.strictObject({
   status: z.enum(TASK_STATUSES).optional(),
   type: z
     .string()
-    .refine((name) => TASK_TYPE_NAMES.includes(name), {
+    .refine((name) => findTaskType(name) !== undefined, {
       message: `must be a registered task type: ${TASK_TYPE_NAMES.join(', ')}`,
     })
     .optional(),

@@ -68,6 +68,7 @@ export interface WorkerDependencies {
   readonly random?: RandomSource;
 }
 
+// For the message only: types registered at run time are checked through `findTaskType`.
 const EXTERNAL_TYPE_NAMES = TASK_TYPES.filter((type) => type.execution === 'external').map(
   (type) => type.name,
 );
@@ -81,7 +82,7 @@ const leaseSeconds = z
 export const claimBodySchema = z.strictObject({
   types: z
     .array(
-      z.string().refine((name) => EXTERNAL_TYPE_NAMES.includes(name), {
+      z.string().refine((name) => findTaskType(name)?.execution === 'external', {
         message: `must be a task type executed by external workers: ${EXTERNAL_TYPE_NAMES.join(', ')}`,
       }),
     )
