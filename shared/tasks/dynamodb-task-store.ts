@@ -181,6 +181,13 @@ export class DynamoDbTaskStore implements TaskStore {
     return output.Item === undefined ? undefined : readTaskItem(output.Item);
   }
 
+  /**
+   * The owner's tasks from `by_owner`, newest first. Known shortcoming: `status` and `type`
+   * are a FilterExpression on that index, not keys of their own, so the reads a page costs grow
+   * with the tasks the filter skips; a page ends early, with a cursor, after
+   * `MAX_LIST_QUERIES_PER_PAGE` queries. Indexes keyed on owner and status (or type) would make
+   * a filtered page cost what an unfiltered one does, for one more index write per transition.
+   */
   async list(query: TaskListQuery): Promise<TaskPage> {
     const tasks: StoredTask[] = [];
     const filter = listFilter(query);
