@@ -244,6 +244,11 @@ const takeKey = async (
   }
 
   const stored = await dependencies.idempotency.find(ref);
+  // Freed between our write and our read (the holder failed): one more try to take it.
+  const freed = decideIdempotentReplay(stored, record.fingerprint, now) === 'new';
+  if (freed && (await dependencies.idempotency.acquire(ref, record, now))) {
+    return { held: { ...ref, record } };
+  }
 
   return { answer: answerForHeldKey(stored, record.fingerprint, now) };
 };
