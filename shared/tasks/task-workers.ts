@@ -422,6 +422,7 @@ export const failTask = async (
   const retry = body.retryable !== false && shouldRetry(type, task.attempts, body.error);
   const retryAt = new Date(now.getTime() + nextAttemptDelayMs(task.attempts, dependencies.random));
   const details = { code: body.error.code, attempt: task.attempts, will_retry: retry };
+  const durationMs = now.getTime() - Date.parse(task.started_at ?? now.toISOString());
 
   const moved = await finish(task, () =>
     dependencies.store.transition({
@@ -437,9 +438,8 @@ export const failTask = async (
       },
     }),
   );
-  if (!retry) {
-    recordMetric('TasksFailed', 1, { type: type.name });
-  }
+  recordMetric(retry ? 'TaskRetries' : 'TasksFailed', 1, { type: type.name });
+  recordMetric('TaskDuration', durationMs, { type: type.name });
 
   return workerTaskView(moved);
 };
