@@ -32,10 +32,11 @@ export class ScheduledFunction extends Construct {
     const { schedule, stage, tables } = props;
     assertValidSchedule(schedule);
     this.schedule = schedule;
+    const functionName = gatewayFunctionName(stage, schedule.id);
 
     const gatewayFunction = new GatewayFunction(this, 'Handler', {
       handler: schedule.handler,
-      functionName: gatewayFunctionName(stage, schedule.id),
+      functionName,
       description: `BLUX gateway ${stage}: runs every ${schedule.rateMinutes} min`,
       stage,
       tables,
@@ -51,7 +52,7 @@ export class ScheduledFunction extends Construct {
     this.function = gatewayFunction.function;
 
     this.rule = new Rule(this, 'Rule', {
-      description: `Invokes ${gatewayFunctionName(stage, schedule.id)} every ${schedule.rateMinutes} min`,
+      description: `Invokes ${functionName} every ${schedule.rateMinutes} min`,
       schedule: Schedule.rate(Duration.minutes(schedule.rateMinutes)),
       targets: [
         new LambdaFunction(this.function, {
@@ -75,7 +76,8 @@ const assertValidSchedule = (schedule: ScheduleDeclaration): void => {
   if (!Number.isInteger(rate) || rate < 1 || rate > MAX_RATE_MINUTES) {
     throw new InfraConfigError(
       'scheduledFunction.rateOutOfRange',
-      `schedule ${schedule.id} runs every ${rate} min; it must be a whole number in 1-${MAX_RATE_MINUTES}`,
+      `schedule ${schedule.id} runs every ${rate} min; ` +
+        `it must be a whole number in 1-${MAX_RATE_MINUTES}`,
       { scheduleId: schedule.id, rateMinutes: rate },
     );
   }

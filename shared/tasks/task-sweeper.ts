@@ -152,7 +152,9 @@ export class TaskSweeper {
   ): Promise<Action> {
     const lost: TaskError = {
       code: TASK_ATTEMPT_LOST_CODE,
-      message: `Attempt ${task.attempts} stopped without finishing; its lease ran out at ${leaseExpiresAt}.`,
+      message:
+        `Attempt ${task.attempts} stopped without finishing; ` +
+        `its lease ran out at ${leaseExpiresAt}.`,
     };
     const retry = shouldRetry(type, task.attempts, lost);
     const delayMs = nextAttemptDelayMs(task.attempts, this.options.random);

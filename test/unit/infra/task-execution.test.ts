@@ -93,7 +93,7 @@ describe('the task executor', () => {
     expect(SWEEPER?.handler).toBe('functions/sweep-tasks.ts');
   });
 
-  it('GIVEN any stage WHEN it synthesizes THEN the executor reads the tasks stream with retries, bisection and partial failures', () => {
+  it('GIVEN any stage WHEN it synthesizes THEN it maps the tasks stream with retries', () => {
     for (const stage of STAGES) {
       const template = templates[stage];
 
@@ -111,7 +111,7 @@ describe('the task executor', () => {
     }
   });
 
-  it('GIVEN dev WHEN it synthesizes THEN records the executor gives up on go to an SQS dead-letter queue', () => {
+  it('GIVEN dev WHEN it synthesizes THEN spent records go to an SQS dead-letter queue', () => {
     const template = templates.dev;
     const [, mapping] = singleResource(template, 'AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: functionId(template, executorName('dev')) },
@@ -131,7 +131,7 @@ describe('the task executor', () => {
     expect(sends.flatMap(actionsOf)).toContain('sqs:SendMessage');
   });
 
-  it('GIVEN any stage WHEN it synthesizes THEN the executor outlives the longest task timeout and its retry wait', () => {
+  it('GIVEN any stage WHEN it synthesizes THEN the executor outlives any attempt', () => {
     const longest = Math.max(
       ...TASK_TYPES.filter((type) => type.execution === 'internal').map((t) => t.timeoutSeconds),
     );
@@ -147,7 +147,7 @@ describe('the task executor', () => {
     }
   });
 
-  it('GIVEN dev WHEN it synthesizes THEN the executor may write tasks and put audit entries only', () => {
+  it('GIVEN dev WHEN it synthesizes THEN the executor writes tasks, only puts entries', () => {
     const template = templates.dev;
     const audit = singleResource(template, 'AWS::DynamoDB::Table', {
       TableName: physicalTableName('dev', 'audit'),
@@ -167,7 +167,7 @@ describe('the task executor', () => {
 });
 
 describe('the sweeper schedule', () => {
-  it('GIVEN any stage WHEN it synthesizes THEN an EventBridge rule invokes the sweeper every minute, without retries', () => {
+  it('GIVEN any stage WHEN it synthesizes THEN a rule sweeps every minute, no retries', () => {
     for (const stage of STAGES) {
       const template = templates[stage];
 
@@ -189,7 +189,7 @@ describe('the sweeper schedule', () => {
     }
   });
 
-  it('GIVEN dev WHEN it synthesizes THEN the sweeper has its own short timeout and the tasks table', () => {
+  it('GIVEN dev WHEN it synthesizes THEN the sweeper has a short timeout and the tasks', () => {
     const template = templates.dev;
     const onTasks = statementsOf(template, sweeperName('dev'))
       .filter((statement) => onResource(statement, tableId(template, 'dev')))
@@ -211,7 +211,7 @@ describe('the sweeper schedule', () => {
 });
 
 describe('the dataset bucket', () => {
-  it('GIVEN any stage WHEN it synthesizes THEN the bucket is encrypted, private, TLS only and retained', () => {
+  it('GIVEN any stage WHEN it synthesizes THEN the bucket is encrypted, private, TLS, kept', () => {
     for (const stage of STAGES) {
       const template = templates[stage];
       const bucket = bucketId(template);
@@ -247,7 +247,7 @@ describe('the dataset bucket', () => {
     }
   });
 
-  it('GIVEN any stage WHEN it synthesizes THEN only the executor may read the bucket, and only read', () => {
+  it('GIVEN any stage WHEN it synthesizes THEN only the executor may read the bucket', () => {
     for (const stage of STAGES) {
       const template = templates[stage];
       const byRole = bucketStatementsByRole(template);
@@ -263,7 +263,7 @@ describe('the dataset bucket', () => {
     }
   });
 
-  it('GIVEN dev WHEN it synthesizes THEN the executor learns the bucket and the sweeper does not', () => {
+  it('GIVEN dev WHEN it synthesizes THEN the executor alone learns the bucket', () => {
     const template = templates.dev;
 
     expect(environmentOf(template, executorName('dev'))[DATASET_BUCKET_VARIABLE]).toEqual({

@@ -113,7 +113,7 @@ afterEach(() => {
 });
 
 describe('TaskRunner: a successful attempt', () => {
-  it('claims the task, runs it and completes it with the result and its audit entries', async () => {
+  it('claims, runs and completes the task with its result and audit entries', async () => {
     const type = testType();
     const h = harness(type, async ({ task }) => ({ echoed: task.task_id }));
     const task = await created(h, type);
@@ -169,7 +169,7 @@ describe('TaskRunner: a successful attempt', () => {
 });
 
 describe('TaskRunner: duplicate and late deliveries', () => {
-  it('skips a second delivery of the same record: the claim conflicts and nothing runs', async () => {
+  it('skips a second delivery of a record: the claim conflicts, nothing runs', async () => {
     const type = testType();
     const h = harness(type, async () => 'once');
     const task = await created(h, type);

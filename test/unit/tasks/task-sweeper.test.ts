@@ -90,7 +90,7 @@ describe('TaskSweeper: accepted tasks', () => {
 });
 
 describe('TaskSweeper: running tasks', () => {
-  it('puts a task whose lease ran out back for another attempt while attempts are left', async () => {
+  it('puts a task with a spent lease back for another attempt while any are left', async () => {
     const { store, sweeper, advance } = setUp();
     const task = await createTask(store, acceptedTask(type.name, {}, new Date(START_MS)));
     await running(store, task, 1, 1_000);
