@@ -212,6 +212,9 @@ const toLambdaAttributeValue = (value: AttributeValue): LambdaAttributeValue => 
   if (value.BS !== undefined) return { BS: value.BS.map(toBase64) };
   if (value.L !== undefined) return { L: value.L.map(toLambdaAttributeValue) };
   if (value.M !== undefined) return { M: toLambdaImage(value.M) };
+  // DynamoDB Local's stream answers an empty map (`{"M": {}}` as written) as an attribute with
+  // no member at all, which the SDK passes on as `{}`. No other value can arrive that way.
+  if (Object.keys(value).length === 0) return { M: {} };
 
   throw new StreamPollerError(
     STREAM_POLLER_ERROR_CODES.unknownAttributeType,

@@ -286,6 +286,19 @@ describe('the DynamoDB stream poller', () => {
     expect(harness.failures).toEqual([]);
   });
 
+  it('delivers an empty map and an empty list as they were written', async () => {
+    const table = await createStreamTable();
+    const harness = startHarness(table, consumer());
+
+    await put(table, 'empty', { details: { M: {} }, trail: { L: [] } });
+    await harness.poller.whenIdle();
+
+    expect(harness.invocations.flat().map((record) => record.dynamodb?.NewImage)).toEqual([
+      { pk: { S: 'empty' }, details: { M: {} }, trail: { L: [] } },
+    ]);
+    expect(harness.failures).toEqual([]);
+  });
+
   it('resolves whenIdle once the handler has returned for a record written just before', async () => {
     const table = await createStreamTable();
     const completed: (string | undefined)[] = [];
