@@ -8,13 +8,24 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { taskPk } from '@shared/tasks/task-store';
+import { DynamoDbAuditStore } from '@shared/audit/dynamodb-audit-store';
+import { physicalTableName } from '@shared/catalog/tables';
+import { DynamoDbTaskStore } from '@shared/tasks/dynamodb-task-store';
+import {
+  registerTaskExecutor,
+  unregisterTaskExecutor,
+} from '@shared/tasks/executors/executor-registry';
+import { taskAuditEntry } from '@shared/tasks/task-runner';
+import { REDELIVER_AFTER_SECONDS } from '@shared/tasks/task-sweeper';
+import { taskPk, type StoredTask } from '@shared/tasks/task-store';
 import { invokeHandler, loadHandler, REPOSITORY_ROOT } from '@local/handlers';
 import type { LocalGateway } from '@local/runtime';
 import { accessToken, ADMIN_CLIENT, useAdminClient } from '@test/fixtures/identity';
 import { startTestGateway } from '@test/fixtures/local-gateway';
+import { acceptedTask, createTask as storeTask } from '@test/fixtures/tasks';
 import { recordsOf, TASK_STREAM_RECORDER } from '@test/fixtures/stream-recorder';
 import {
   ECHO_TASK,
@@ -22,6 +33,7 @@ import {
   FAILING_TASK,
   FLAKY_ERROR_CODE,
   HANGING_TASK,
+  LATE_ECHO_TASK,
   LONG_TASK,
   longTaskEndings,
   TEST_TASK_TYPES,
@@ -52,6 +64,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  unregisterTaskExecutor(LATE_ECHO_TASK.type.name);
   await gateway?.stop();
   rmSync(datasetsDir, { recursive: true, force: true });
 });
@@ -276,5 +289,63 @@ describe('retries, duplicates, cancellation and timeouts through the local runti
     expect(task.attempts).toBe(1);
     expect(executorCalls.get(taskId)).toBe(1);
     expect(finishedMs - startedMs).toBeGreaterThanOrEqual(HANGING_TASK.type.timeoutSeconds * 1000);
+  });
+});
+
+describe('the sweeper through the local runtime', () => {
+  let client: DynamoDBClient;
+  let store: DynamoDbTaskStore;
+  let lost: StoredTask;
+  let crashed: StoredTask;
+
+  beforeAll(async () => {
+    client = new DynamoDBClient({ endpoint: gateway.dynamoEndpoint });
+    const audit = new DynamoDbAuditStore(client, physicalTableName(gateway.stage, 'audit'));
+    store = new DynamoDbTaskStore(client, physicalTableName(gateway.stage, 'tasks'), audit);
+    const longAgo = new Date(Date.now() - 2 * REDELIVER_AFTER_SECONDS * 1000);
+    const owned = (payload: unknown): StoredTask => ({
+      ...acceptedTask(LATE_ECHO_TASK.type.name, payload, longAgo),
+      owner: `service:${ADMIN_CLIENT.id}`,
+    });
+    // Stored before their type exists: the executor passes over their records as unknown.
+    lost = await storeTask(store, owned({ n: 1 }));
+    crashed = await storeTask(store, owned({ n: 2 }));
+    await store.transition({
+      taskId: crashed.task_id,
+      from: 'accepted',
+      to: 'running',
+      audit: taskAuditEntry(crashed, 'task.execute', 'success', { attempt: 1 }, longAgo),
+      set: {
+        attempts: 1,
+        started_at: longAgo.toISOString(),
+        lease: { worker: 'gateway:crashed', expires_at: new Date(Date.now() - 1000).toISOString() },
+      },
+    });
+    await gateway.whenIdle();
+    registerTaskExecutor(LATE_ECHO_TASK);
+  });
+
+  afterAll(() => {
+    client.destroy();
+  });
+
+  it('redelivers an accepted task whose record was passed over, and it runs', async () => {
+    const task = await waitForTask(lost.task_id);
+
+    expect(task.status).toBe('completed');
+    expect(task.result).toEqual({ echo: { n: 1 } });
+    expect(task.attempts).toBe(1);
+    expect(executorCalls.get(lost.task_id)).toBe(1);
+  });
+
+  it('takes back an attempt whose lease ran out and runs the task again', async () => {
+    const task = await waitForTask(crashed.task_id);
+
+    expect(task.status).toBe('completed');
+    expect(task.attempts).toBe(2);
+    expect(executorCalls.get(crashed.task_id)).toBe(1);
+    // create, the crashed execute, the sweeper's fail (lease spent), execute, complete.
+    expect(task.audit_trail).toHaveLength(5);
+    expect((await store.get(crashed.task_id))?.error).toBeUndefined();
   });
 });
