@@ -18,6 +18,8 @@ import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
 import { ensureFirstClient, type BootstrapResult } from '@shared/identity/bootstrap';
 import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
 import { openLocalKeyRing } from '@shared/identity/tokens/local-key-ring';
+import { registerMetricSink, unregisterMetricSink } from '@shared/metrics/metrics';
+import { createPrometheusSink, installPrometheusSink } from '@shared/metrics/prometheus-sink';
 import { LOCAL_AWS_ENV, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
 import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
 import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
@@ -239,6 +241,11 @@ export const startLocalGateway = async (
       new DynamoDbClientStore(admin, physicalTableName(stage, 'clients')),
     );
     admin.destroy();
+    // Every route and consumer runs in this process, so one registry sees all of them, and
+    // GET /metrics renders it.
+    const metrics = createPrometheusSink(stage);
+    registerMetricSink(metrics);
+    installPrometheusSink(metrics);
     const handlers = await loadRouteHandlers(ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
     const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
@@ -272,6 +279,8 @@ export const startLocalGateway = async (
         await closeServer();
         await Promise.all(streams.pollers.map((poller) => poller.stop()));
         streams.client.destroy();
+        unregisterMetricSink(metrics);
+        installPrometheusSink(undefined);
         await started?.stop();
         removeScratch();
       },
