@@ -50,7 +50,7 @@ const finish = (request: HttpRequest): void => {
     route: state.route.id,
     method: request.event.requestContext.http.method,
     path: request.event.rawPath,
-    identity: state.identity?.id ?? null,
+    identity: state.identity?.id ?? 'anonymous',
     status,
     latency_ms: latencyMs,
     cold_start: coldStarts.get(request.event) ?? false,
