@@ -44,6 +44,8 @@ export const INFRA_ERROR_CODES = [
   'streamConsumerFunction.batchSizeOutOfRange',
   'streamConsumerFunction.batchingWindowOutOfRange',
   'streamConsumerFunction.retryAttemptsOutOfRange',
+  'gatewayObservability.invalidThreshold',
+  'gatewayObservability.unknownSealer',
 ] as const;
 
 export type InfraErrorCode = (typeof INFRA_ERROR_CODES)[number];
