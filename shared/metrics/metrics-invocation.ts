@@ -8,6 +8,7 @@
  * installs its Prometheus sink itself, and tests register the sinks they inspect.
  */
 import type { Context } from 'aws-lambda';
+import { logger } from '@shared/logging/logger';
 import { createEmfSink } from './emf-sink';
 import { flushMetrics, recordMetric, registerMetricSink } from './metrics';
 
@@ -25,7 +26,7 @@ export const ensureLambdaMetricSink = (): void => {
     createEmfSink({
       stage: process.env.BLUX_STAGE ?? 'unknown',
       onUnknownMetric: (name) => {
-        process.stdout.write(`${JSON.stringify({ level: 'WARN', unknown_metric: name })}\n`);
+        logger.warn('a metric the catalog does not declare was dropped', { metric: name });
       },
     }),
   );

@@ -4,6 +4,8 @@ import { httpRoute } from '@shared/lambda/http-route';
 import { json } from '@shared/lambda/responses';
 import { createEmfSink, type EmfDocument } from '@shared/metrics/emf-sink';
 import { METRIC_NAMESPACE } from '@shared/metrics/metric-catalog';
+import { recordMetric } from '@shared/metrics/metrics';
+import { withInvocationMetrics } from '@shared/metrics/metrics-invocation';
 import { captureOutput, type CapturedOutput } from '@test/fixtures/captured-output';
 import { httpEvent, lambdaContext } from '@test/fixtures/events';
 
@@ -146,6 +148,36 @@ describe('an HTTP route in Lambda', () => {
         document._aws.CloudWatchMetrics.flatMap((set) => set.Metrics.map((m) => m.Name)),
       );
       expect(names.sort()).toEqual(['Latency', 'Requests']);
+    } finally {
+      delete process.env.AWS_LAMBDA_FUNCTION_NAME;
+      delete process.env.BLUX_STAGE;
+    }
+  });
+});
+
+describe('a stream consumer wrapped for metrics in Lambda', () => {
+  it('flushes what it counted even when it throws, with its cold start once', async () => {
+    process.env.AWS_LAMBDA_FUNCTION_NAME = 'blux-test-consumer';
+    // The sink is registered once per process, as in Lambda, with the stage of the first use.
+    process.env.BLUX_STAGE = 'staging';
+    const consumer = withInvocationMetrics(async (event: { fail: boolean }) => {
+      recordMetric('AuditEntriesSealed', 4);
+      if (event.fail) {
+        throw new Error('batch failed');
+      }
+    });
+    try {
+      await expect(consumer({ fail: true }, lambdaContext('blux-test-consumer'))).rejects.toThrow(
+        'batch failed',
+      );
+      await consumer({ fail: false }, lambdaContext('blux-test-consumer'));
+
+      const documents = emfDocuments(output.jsonLines());
+      const sealed = documents.filter((document) => 'AuditEntriesSealed' in document);
+      const coldStarts = documents.filter((document) => 'ColdStarts' in document);
+      expect(sealed.map((document) => document.AuditEntriesSealed)).toEqual([4, 4]);
+      expect(coldStarts).toHaveLength(1);
+      expect(coldStarts[0]).toMatchObject({ function: 'blux-test-consumer', stage: 'staging' });
     } finally {
       delete process.env.AWS_LAMBDA_FUNCTION_NAME;
       delete process.env.BLUX_STAGE;
