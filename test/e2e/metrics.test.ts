@@ -14,11 +14,17 @@ import {
 const HEALTH_CALLS = 3;
 const UNKNOWN_PATH_CALLS = 2;
 const CALLS_WITHOUT_TOKEN = 2;
+/** Five calls against a limit of two a minute: at least one is refused, even across a minute. */
+const LIMITED_CALLS = 5;
+const LIMITED_PER_MINUTE = 2;
+/** Tokens the test asks for: one per client. */
+const TOKENS = 3;
 
 let gateway: LocalGateway;
 let readerToken: string;
 let otherToken: string;
 let forbidden: Response;
+let limitedRefusals = 0;
 let scrape: Response;
 let text: string;
 let families: ParsedFamily[];
@@ -45,8 +51,14 @@ beforeAll(async () => {
     clientId: 'not-a-scraper',
     scopes: ['tasks:read'],
   });
+  const limitedSecret = await registerTestClient(gateway, {
+    clientId: 'limited',
+    scopes: ['identities:validate'],
+    rateLimits: { perMinute: LIMITED_PER_MINUTE },
+  });
   readerToken = await accessToken(gateway, 'prometheus', readerSecret);
   otherToken = await accessToken(gateway, 'not-a-scraper', otherSecret);
+  const limitedToken = await accessToken(gateway, 'limited', limitedSecret);
 
   for (let call = 0; call < HEALTH_CALLS; call += 1) {
     expect((await get('/health')).status).toBe(200);
@@ -56,6 +68,14 @@ beforeAll(async () => {
   }
   for (let call = 0; call < CALLS_WITHOUT_TOKEN; call += 1) {
     expect((await get('/metrics')).status).toBe(401);
+  }
+  for (let call = 0; call < LIMITED_CALLS; call += 1) {
+    const response = await fetch(`${gateway.url}/v1/identities/validate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${limitedToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ token: limitedToken }),
+    });
+    limitedRefusals += response.status === 429 ? 1 : 0;
   }
   forbidden = await get('/metrics', otherToken);
   scrape = await get('/metrics', readerToken);
@@ -108,9 +128,12 @@ describe('GET /metrics in the local runtime', () => {
       CALLS_WITHOUT_TOKEN + 1,
     );
     expect(sampleValue(requests, { route: 'getMetrics', status_class: '2xx' })).toBe(0);
-    expect(sampleValue(requests, { route: 'issueToken', status_class: '2xx' })).toBe(2);
+    expect(sampleValue(requests, { route: 'issueToken', status_class: '2xx' })).toBe(TOKENS);
+    expect(sampleValue(requests, { route: 'validateIdentity', status_class: '4xx' })).toBe(
+      limitedRefusals,
+    );
     expect(sampleValue(requests, { stage: gateway.stage })).toBe(
-      HEALTH_CALLS + UNKNOWN_PATH_CALLS + CALLS_WITHOUT_TOKEN + 1 + 2,
+      HEALTH_CALLS + UNKNOWN_PATH_CALLS + CALLS_WITHOUT_TOKEN + 1 + TOKENS + LIMITED_CALLS,
     );
   });
 
@@ -118,10 +141,22 @@ describe('GET /metrics in the local runtime', () => {
     expect(
       sampleValue(familyOf(families, 'blux_authentication_failures_total'), { reason: 'missing' }),
     ).toBe(CALLS_WITHOUT_TOKEN);
-    expect(sampleValue(familyOf(families, 'blux_tokens_issued_total'), {})).toBe(2);
+    expect(sampleValue(familyOf(families, 'blux_tokens_issued_total'), {})).toBe(TOKENS);
     const written = familyOf(families, 'blux_audit_entries_written_total');
-    expect(sampleValue(written, { service: 'blux-guard' })).toBe(CALLS_WITHOUT_TOKEN + 1);
-    expect(sampleValue(written, { service: 'blux-reg' })).toBe(2);
+    // Refusals (401, 403, 429) by the guard; tokens issued and validated by the registry.
+    expect(sampleValue(written, { service: 'blux-guard' })).toBe(
+      CALLS_WITHOUT_TOKEN + 1 + limitedRefusals,
+    );
+    expect(sampleValue(written, { service: 'blux-reg' })).toBe(
+      TOKENS + LIMITED_CALLS - limitedRefusals,
+    );
+  });
+
+  it('counts the requests refused for a spent rate limit by route', () => {
+    expect(limitedRefusals).toBeGreaterThanOrEqual(1);
+    expect(
+      sampleValue(familyOf(families, 'blux_rate_limited_total'), { route: 'validateIdentity' }),
+    ).toBe(limitedRefusals);
   });
 
   it('gives latency as a histogram in seconds whose buckets, sum and count agree', () => {
@@ -148,7 +183,7 @@ describe('GET /metrics in the local runtime', () => {
 
     const written = sampleValue(familyOf(later.families, 'blux_audit_entries_written_total'), {});
     const sealed = sampleValue(familyOf(later.families, 'blux_audit_entries_sealed_total'), {});
-    expect(written).toBe(CALLS_WITHOUT_TOKEN + 1 + 2);
+    expect(written).toBe(CALLS_WITHOUT_TOKEN + 1 + TOKENS + LIMITED_CALLS);
     expect(sealed).toBe(written);
     expect(
       sampleValue(familyOf(later.families, 'blux_requests_total'), {
