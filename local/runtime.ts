@@ -226,6 +226,10 @@ export const startLocalGateway = async (
     }
   };
 
+  // Every route and consumer runs in this process, so one registry sees all of them, and
+  // GET /metrics renders it.
+  const metrics = createPrometheusSink(stage);
+
   try {
     dynamo =
       options.dynamoEndpoint === undefined
@@ -241,9 +245,6 @@ export const startLocalGateway = async (
       new DynamoDbClientStore(admin, physicalTableName(stage, 'clients')),
     );
     admin.destroy();
-    // Every route and consumer runs in this process, so one registry sees all of them, and
-    // GET /metrics renders it.
-    const metrics = createPrometheusSink(stage);
     registerMetricSink(metrics);
     installPrometheusSink(metrics);
     const handlers = await loadRouteHandlers(ROUTES);
@@ -286,6 +287,8 @@ export const startLocalGateway = async (
       },
     };
   } catch (error) {
+    unregisterMetricSink(metrics);
+    installPrometheusSink(undefined);
     await closeServer();
     await dynamo?.stop();
     removeScratch();
