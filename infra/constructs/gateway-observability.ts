@@ -8,6 +8,7 @@
 import { Duration } from 'aws-cdk-lib';
 import {
   Alarm,
+  AlarmStatusWidget,
   ComparisonOperator,
   Dashboard,
   GraphWidget,
@@ -259,9 +260,15 @@ export class GatewayObservability extends Construct {
 
     return [
       new TextWidget({
-        markdown: `# BLUX gateway — ${this.stageName}\nAlarms: ${[...this.alarmMap.keys()].join(', ')}`,
+        markdown: `# BLUX gateway — ${this.stageName}`,
         width: 24,
-        height: 2,
+        height: 1,
+      }),
+      new AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: [...this.alarmMap.values()],
+        width: 24,
+        height: 3,
       }),
       new GraphWidget({
         title: 'Requests, 4xx and 5xx',

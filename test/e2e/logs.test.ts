@@ -69,6 +69,10 @@ describe('the log lines of real requests through the local runtime', () => {
       cold_start: true,
     });
     expect(line?.latency_ms).toEqual(expect.any(Number));
+    // The client chose the request id; API Gateway's own and the invocation's are kept too.
+    expect(line?.api_request_id).toEqual(expect.any(String));
+    expect(line?.api_request_id).not.toBe(REQUEST_ID);
+    expect(line?.function_request_id).toEqual(expect.any(String));
   });
 
   it('write one line per request, refusals included', () => {

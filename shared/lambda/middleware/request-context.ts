@@ -47,6 +47,9 @@ const finish = (request: HttpRequest): void => {
   recordMetric('Latency', latencyMs, { route: state.route.id });
   logger.info('request', {
     request_id: state.requestId,
+    // API Gateway's own id (the access log's requestId), for when the client chose request_id.
+    api_request_id: request.event.requestContext.requestId,
+    function_request_id: request.context?.awsRequestId,
     route: state.route.id,
     method: request.event.requestContext.http.method,
     path: request.event.rawPath,

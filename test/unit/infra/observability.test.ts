@@ -84,6 +84,13 @@ describe('the stage dashboard', () => {
     for (const title of ['Requests, 4xx and 5xx', 'Latency (ms)', 'Function throttles']) {
       expect(body).toContain(title);
     }
+    // The alarm status widget lists every alarm of the stage by its ARN.
+    expect(body).toContain('\\"type\\":\\"alarm\\"');
+    const [, dashboard] = singleResource(dev.template, 'AWS::CloudWatch::Dashboard', {});
+    const dashboardBody = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const alarmId of Object.keys(dev.template.findResources('AWS::CloudWatch::Alarm'))) {
+      expect(dashboardBody, alarmId).toContain(`{"Fn::GetAtt":["${alarmId}","Arn"]}`);
+    }
   });
 });
 
@@ -226,6 +233,7 @@ describe('access logs and tracing', () => {
     expect(JSON.parse(format)).toEqual(ACCESS_LOG_FIELDS);
     expect(format).toContain('"requestId":"$context.requestId"');
     expect(format).toContain('"status":"$context.status"');
+    expect(format).toContain('"integrationRequestId":"$context.integration.requestId"');
   });
 
   it.each(STAGES)('GIVEN stage %s WHEN it synthesizes THEN functions trace as it says', (stage) => {
