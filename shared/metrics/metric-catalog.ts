@@ -138,8 +138,6 @@ export const METRICS = [
   counter('SseStreams', 'blux_sse_streams_total', [], 'Server-sent event streams opened.'),
 ] as const satisfies readonly MetricDeclaration[];
 
-export type MetricName = (typeof METRICS)[number]['name'];
-
 const BY_NAME: ReadonlyMap<string, MetricDeclaration> = new Map(
   METRICS.map((metric) => [metric.name, metric]),
 );
