@@ -46,6 +46,7 @@ export const INFRA_ERROR_CODES = [
   'streamConsumerFunction.retryAttemptsOutOfRange',
   'gatewayObservability.invalidThreshold',
   'gatewayObservability.unknownSealer',
+  'gatewayObservability.tooManyChannels',
 ] as const;
 
 export type InfraErrorCode = (typeof INFRA_ERROR_CODES)[number];

@@ -142,6 +142,7 @@ export class GatewayObservability extends Construct {
       period: PERIOD,
     });
     const p99Latency = api.metricLatency({ period: PERIOD, statistic: 'p99' });
+    assertAlarmableChannels(CHANNEL_NAMES);
     const fanOutFailures = this.sumOf(
       CHANNEL_NAMES.map((channel) => this.gatewayMetric('FanOutFailures', { channel })),
       'fan-out failures',
@@ -375,6 +376,22 @@ const assertValidThresholds = (thresholds: Required<ObservabilityThresholds>): v
       'gatewayObservability.invalidThreshold',
       `errorRatePercent ${thresholds.errorRatePercent} is over 100`,
       { threshold: 'errorRatePercent', value: thresholds.errorRatePercent },
+    );
+  }
+};
+
+/**
+ * The fan-out alarm sums `FanOutFailures` over every channel in one expression, which may name
+ * ten metrics at most. Past ten channels it would need a Metrics Insights query instead; until
+ * then the stack refuses rather than watch only some channels.
+ */
+const assertAlarmableChannels = (channels: readonly string[]): void => {
+  if (channels.length > MAX_METRICS_PER_ALARM_EXPRESSION) {
+    throw new InfraConfigError(
+      'gatewayObservability.tooManyChannels',
+      `${channels.length} channels are more than the ${MAX_METRICS_PER_ALARM_EXPRESSION} ` +
+        'that one fan-out alarm can sum',
+      { channels: channels.length },
     );
   }
 };
