@@ -17,7 +17,7 @@ import type {
   DynamoDBStreamEvent,
 } from 'aws-lambda';
 import { logger } from '@shared/logging/logger';
-import { flushMetrics } from '@shared/metrics/metrics';
+import { withInvocationMetrics } from '@shared/metrics/metrics-invocation';
 import { gatewayTaskStore } from '@shared/tasks/dynamodb-task-store';
 import { isTaskItem, readTaskItem } from '@shared/tasks/dynamodb-task-items';
 import { gatewayWorker, TaskRunner } from '@shared/tasks/task-runner';
@@ -58,18 +58,15 @@ const handleRecord = async (record: DynamoDBRecord, context: Context): Promise<b
   }
 };
 
-export const handler = async (
-  event: DynamoDBStreamEvent,
-  context: Context,
-): Promise<DynamoDBBatchResponse> => {
-  const handled = await Promise.all(event.Records.map((record) => handleRecord(record, context)));
-  await flushMetrics();
+export const handler = withInvocationMetrics(
+  async (event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> => {
+    const handled = await Promise.all(event.Records.map((record) => handleRecord(record, context)));
+    const failed = event.Records.filter((_, index) => handled[index] === false);
 
-  const failed = event.Records.filter((_, index) => handled[index] === false);
-
-  return {
-    batchItemFailures: failed.map((record) => ({
-      itemIdentifier: record.dynamodb?.SequenceNumber ?? '',
-    })),
-  };
-};
+    return {
+      batchItemFailures: failed.map((record) => ({
+        itemIdentifier: record.dynamodb?.SequenceNumber ?? '',
+      })),
+    };
+  },
+);

@@ -16,6 +16,7 @@ import { gatewayTokenEndpointGuard } from '@shared/rate-limit/gateway-rate-limit
 import { httpRoute } from '@shared/lambda/http-route';
 import { FORM_MEDIA_TYPE, JSON_MEDIA_TYPE } from '@shared/lambda/middleware/body-parser';
 import { json } from '@shared/lambda/responses';
+import { recordMetric } from '@shared/metrics/metrics';
 import { z } from '@shared/validation/schema';
 
 /** Token requests are small; anything larger is not one. */
@@ -23,6 +24,19 @@ const MAX_TOKEN_REQUEST_BYTES = 8_192;
 
 /** A claimed client id is the caller's words: kept short in the audit entry. */
 const MAX_AUDITED_CLIENT_ID_CHARS = 64;
+
+/** Failed client authentications and rate-limit refusals, counted like other routes' own. */
+const countRefusal = (error: unknown): void => {
+  if (!isGatewayError(error)) {
+    return;
+  }
+  if (error.code === 'UNAUTHORIZED') {
+    recordMetric('AuthenticationFailures', 1, { reason: 'invalid_client' });
+  }
+  if (error.code === 'RATE_LIMIT_EXCEEDED') {
+    recordMetric('RateLimited', 1, { route: 'issueToken' });
+  }
+};
 
 export const handler = httpRoute('issueToken', {
   body: z.record(z.string(), z.unknown()),
@@ -47,6 +61,7 @@ export const handler = httpRoute('issueToken', {
         onAuthenticationFailure: () => guard.recordFailure(sourceIp),
       });
     })().catch(async (error: unknown) => {
+      countRefusal(error);
       // Every refusal is audited, the claimed client id included (it is the caller's word).
       if (isGatewayError(error) && error.status < 500) {
         error.auditId = await recordAudit({
@@ -66,6 +81,7 @@ export const handler = httpRoute('issueToken', {
       resource: { type: 'client', id: grant.clientId },
       details: { scope: grant.scope, token_id: grant.tokenId },
     });
+    recordMetric('TokensIssued');
 
     return json(
       200,

@@ -10,6 +10,7 @@ import type { UnsealedAuditEntry } from '@shared/audit/audit-entry';
 import { gatewayAuditSealer } from '@shared/audit/gateway-audit';
 import { isAuditEntryPk, readUnsealedAuditEntryItem } from '@shared/audit/dynamodb-audit-items';
 import { logger } from '@shared/logging/logger';
+import { withInvocationMetrics } from '@shared/metrics/metrics-invocation';
 
 const newEntryOf = (record: DynamoDBRecord): UnsealedAuditEntry | undefined => {
   const image = record.dynamodb?.NewImage;
@@ -20,9 +21,9 @@ const newEntryOf = (record: DynamoDBRecord): UnsealedAuditEntry | undefined => {
   return readUnsealedAuditEntryItem(image);
 };
 
-export const handler = async (event: DynamoDBStreamEvent): Promise<void> => {
+export const handler = withInvocationMetrics(async (event: DynamoDBStreamEvent): Promise<void> => {
   const entries = event.Records.map(newEntryOf).filter((entry) => entry !== undefined);
   const report = await gatewayAuditSealer().seal(entries);
 
   logger.info('audit batch sealed', { records: event.Records.length, ...report });
-};
+});

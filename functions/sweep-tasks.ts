@@ -5,21 +5,20 @@
  * `executeTasks` consumer.
  */
 import { logger } from '@shared/logging/logger';
-import { flushMetrics } from '@shared/metrics/metrics';
+import { withInvocationMetrics } from '@shared/metrics/metrics-invocation';
 import { gatewayTaskRedelivery } from '@shared/tasks/dynamodb-task-redelivery';
 import { gatewayTaskStore } from '@shared/tasks/dynamodb-task-store';
 import { TaskSweeper, type SweepReport } from '@shared/tasks/task-sweeper';
 
 let sweeper: TaskSweeper | undefined;
 
-export const handler = async (): Promise<SweepReport> => {
+export const handler = withInvocationMetrics(async (): Promise<SweepReport> => {
   sweeper ??= new TaskSweeper({ store: gatewayTaskStore(), redelivery: gatewayTaskRedelivery() });
 
   const report = await sweeper.sweep();
-  await flushMetrics();
   if (report.redelivered + report.retried + report.failed > 0) {
     logger.info('tasks swept', { ...report });
   }
 
   return report;
-};
+});

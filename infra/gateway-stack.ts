@@ -5,8 +5,10 @@
  * `shared/catalog/`, so a route or a table exists here exactly when it exists in the local
  * runtime.
  */
-import { CfnOutput, Duration, Stack, Tags, Token, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Tags, Token, Validations, type StackProps } from 'aws-cdk-lib';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ROUTES, type RouteDeclaration, type TableAccess } from '@shared/catalog/routes';
 import { SCHEDULES, type ScheduleDeclaration } from '@shared/catalog/schedules';
@@ -17,10 +19,15 @@ import {
 } from '@shared/identity/tokens/trusted-issuers';
 import { DEFAULT_AUDIT_RETENTION_DAYS } from '@shared/config';
 import { DATASET_BUCKET_VARIABLE } from '@shared/tasks/executors/dataset-stores';
+import { FAILURE_QUEUE_URLS_VARIABLE } from '@shared/health/backlog-checks';
 import { AuditSecrets } from '@infra/constructs/audit-secrets';
 import { DatasetBucket } from '@infra/constructs/dataset-bucket';
 import type { GatewayCustomDomainSettings } from '@infra/constructs/gateway-domain';
 import { GatewayHttpApi } from '@infra/constructs/http-api';
+import {
+  GatewayObservability,
+  type ObservabilityThresholds,
+} from '@infra/constructs/gateway-observability';
 import { GatewayTables } from '@infra/constructs/gateway-tables';
 import { RouteFunction } from '@infra/constructs/route-function';
 import { ScheduledFunction } from '@infra/constructs/scheduled-function';
@@ -51,6 +58,12 @@ const PAGE_TOKEN_ROUTE_IDS: readonly string[] = [AUDIT_LISTING_ROUTE_ID, TASK_LI
 
 /** The stream consumer that seals audit entries, the one reader of the signing secret. */
 export const AUDIT_SEALER_CONSUMER_ID = 'sealAudit';
+
+/** The route that reads failure-queue depths for its backlog checks. */
+export const HEALTH_ROUTE_ID = 'getHealth';
+
+/** The route that renders the stage's CloudWatch metrics for Prometheus. */
+export const METRICS_ROUTE_ID = 'getMetrics';
 
 /** Audit table access that can add entries: such functions learn the retention. */
 const AUDIT_WRITING_ACCESS: readonly TableAccess[] = ['append', 'readAppend', 'write', 'readWrite'];
@@ -145,6 +158,20 @@ export interface GatewayStackProps extends StackProps {
    * @default DEFAULT_AUDIT_RETENTION_DAYS - 400
    */
   readonly auditRetentionDays?: number;
+  /**
+   * Notified by every alarm of the stage when it fires and when it clears.
+   *
+   * @default - alarms without actions
+   */
+  readonly alarmTopic?: ITopic;
+  /** @default - the defaults of `ObservabilityThresholds` */
+  readonly alarmThresholds?: ObservabilityThresholds;
+  /**
+   * Active X-Ray tracing on every function, overriding the stage's `tracing`.
+   *
+   * @default - the stage's `tracing` in `STAGE_CONFIG`
+   */
+  readonly tracing?: boolean;
 }
 
 /** The stack's name for a stage, the one `infra/app.ts` deploys. */
@@ -164,6 +191,7 @@ export class GatewayStack extends Stack {
   readonly auditSecrets: AuditSecrets;
   readonly datasetBucket: DatasetBucket;
   readonly scheduledFunctions: ReadonlyMap<string, ScheduledFunction>;
+  readonly observability: GatewayObservability;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
     const {
@@ -177,6 +205,9 @@ export class GatewayStack extends Stack {
       previousTokenKeyArns,
       customDomain,
       auditRetentionDays: requestedRetentionDays,
+      alarmTopic,
+      alarmThresholds,
+      tracing,
       ...stackProps
     } = props;
     const stage = assertStage(requestedStage);
@@ -212,6 +243,7 @@ export class GatewayStack extends Stack {
         route,
         stage,
         tables: this.tables,
+        tracing,
       });
       routeFunctions.set(route.id, routeFunction);
       connectAuditRetention(routeFunction.function, route.tables, auditRetentionDays);
@@ -253,6 +285,7 @@ export class GatewayStack extends Stack {
           consumer,
           stage,
           tables: this.tables,
+          tracing,
           ...(isSealer ? AUDIT_SEALER_SETTINGS : {}),
           ...(isExecutor ? TASK_EXECUTOR_SETTINGS : {}),
         },
@@ -278,11 +311,33 @@ export class GatewayStack extends Stack {
         schedule,
         stage,
         tables: this.tables,
+        tracing,
       });
       scheduledFunctions.set(schedule.id, scheduledFunction);
       connectAuditRetention(scheduledFunction.function, schedule.tables, auditRetentionDays);
     }
     this.scheduledFunctions = scheduledFunctions;
+
+    connectFailureQueues(routeFunctions.get(HEALTH_ROUTE_ID), consumerFunctions);
+    connectCloudWatchReads(routeFunctions.get(METRICS_ROUTE_ID));
+    this.observability = new GatewayObservability(this, 'Observability', {
+      stage,
+      httpApi: this.httpApi.api,
+      routeFunctions: new Map(
+        [...routeFunctions].map(([routeId, routeFunction]) => [routeId, routeFunction.function]),
+      ),
+      streamConsumers: new Map(
+        [...consumerFunctions].map(([consumerId, consumer]) => [
+          consumerId,
+          { id: consumerId, function: consumer.function, failureQueue: consumer.failureQueue },
+        ]),
+      ),
+      sealerConsumerId: consumerFunctions.has(AUDIT_SEALER_CONSUMER_ID)
+        ? AUDIT_SEALER_CONSUMER_ID
+        : undefined,
+      alarmTopic,
+      thresholds: alarmThresholds,
+    });
   }
 
   private addOutputs(): void {
@@ -311,6 +366,47 @@ export class GatewayStack extends Stack {
     }
   }
 }
+
+/** The health route reads each failure queue's depth: its URL, and that attribute alone. */
+const connectFailureQueues = (
+  health: RouteFunction | undefined,
+  consumers: ReadonlyMap<string, StreamConsumerFunction>,
+): void => {
+  if (health === undefined || consumers.size === 0) {
+    return;
+  }
+  const urls = Object.fromEntries(
+    [...consumers].map(([consumerId, consumer]) => [consumerId, consumer.failureQueue.queueUrl]),
+  );
+  health.function.addEnvironment(FAILURE_QUEUE_URLS_VARIABLE, Stack.of(health).toJsonString(urls));
+  for (const consumer of consumers.values()) {
+    consumer.failureQueue.grant(health.function, 'sqs:GetQueueAttributes');
+  }
+};
+
+/** The metrics route lists and reads the stage's CloudWatch metrics, which need `*`. */
+const connectCloudWatchReads = (metrics: RouteFunction | undefined): void => {
+  if (metrics === undefined) {
+    return;
+  }
+  metrics.function.addToRolePolicy(
+    new PolicyStatement({
+      effect: Effect.ALLOW,
+      actions: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'],
+      resources: ['*'],
+    }),
+  );
+  const role = metrics.function.role;
+  if (role !== undefined) {
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level ' +
+        'permissions; the route reads only the BLUX/Gateway namespace of its own stage. ' +
+        'Where tracing is on, X-Ray accepts only Resource "*" for its two write actions too.',
+    });
+  }
+};
 
 const assertValidAudience = (audience: string): void => {
   if (!Token.isUnresolved(audience) && !/^\S+$/.test(audience)) {

@@ -47,6 +47,9 @@ export const INFRA_ERROR_CODES = [
   'streamConsumerFunction.parallelizationFactorOutOfRange',
   'scheduledFunction.invalidScheduleId',
   'scheduledFunction.rateOutOfRange',
+  'gatewayObservability.invalidThreshold',
+  'gatewayObservability.unknownSealer',
+  'gatewayObservability.tooManyChannels',
 ] as const;
 
 export type InfraErrorCode = (typeof INFRA_ERROR_CODES)[number];

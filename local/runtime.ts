@@ -28,6 +28,8 @@ import {
   unregisterTaskExecutor,
   type ExecutableTaskType,
 } from '@shared/tasks/executors/executor-registry';
+import { registerMetricSink, unregisterMetricSink } from '@shared/metrics/metrics';
+import { createPrometheusSink, installPrometheusSink } from '@shared/metrics/prometheus-sink';
 import { LOCAL_AWS_ENV, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local';
 import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
 import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
@@ -292,6 +294,10 @@ export const startLocalGateway = async (
     unregisterTaskTypes();
   };
 
+  // Every route and consumer runs in this process, so one registry sees all of them, and
+  // GET /metrics renders it.
+  const metrics = createPrometheusSink(stage);
+
   try {
     dynamo =
       options.dynamoEndpoint === undefined
@@ -311,6 +317,8 @@ export const startLocalGateway = async (
       new DynamoDbClientStore(admin, physicalTableName(stage, 'clients')),
     );
     admin.destroy();
+    registerMetricSink(metrics);
+    installPrometheusSink(metrics);
     const handlers = await loadRouteHandlers(ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
     const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
@@ -346,11 +354,15 @@ export const startLocalGateway = async (
         await Promise.all(schedules.map((schedule) => schedule.stop()));
         await Promise.all(streams.pollers.map((poller) => poller.stop()));
         streams.client.destroy();
+        unregisterMetricSink(metrics);
+        installPrometheusSink(undefined);
         await started?.stop();
         removeScratch();
       },
     };
   } catch (error) {
+    unregisterMetricSink(metrics);
+    installPrometheusSink(undefined);
     await closeServer();
     await dynamo?.stop();
     removeScratch();

@@ -82,6 +82,9 @@ export const ACCESS_LOG_FIELDS = {
   protocol: '$context.protocol',
   responseLength: '$context.responseLength',
   integrationLatency: '$context.integrationLatency',
+  // The function invocation's request id, the `function_request_id` of its request log line.
+  integrationRequestId: '$context.integration.requestId',
+  integrationStatus: '$context.integration.status',
   latency: '$context.responseLatency',
   errorMessage: '$context.error.message',
   integrationErrorMessage: '$context.integrationErrorMessage',

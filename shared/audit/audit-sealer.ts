@@ -18,6 +18,7 @@
  *   5. a chain that still fails fails the batch, once every other chain has been sealed: the
  *      event source mapping retries it, and the entries sealed meanwhile are skipped.
  */
+import { recordMetric } from '@shared/metrics/metrics';
 import type { UnsealedAuditEntry } from './audit-entry';
 import { auditChainOf } from './audit-ids';
 import type { AuditKeySource } from './audit-key-source';
@@ -178,6 +179,8 @@ export const createAuditSealer = (options: AuditSealerOptions): AuditSealer => {
     let skipped = 0;
     for (const step of chunks(entries, options.store.maxEntriesPerCommit)) {
       const report = await sealStep(chain, step, key);
+      // Counted per committed step: a chain that fails later keeps what it already sealed.
+      recordMetric('AuditEntriesSealed', report.sealed);
       sealed += report.sealed;
       skipped += report.skipped;
     }

@@ -224,6 +224,19 @@ export const ROUTES = [
     tokenKeys: 'verify',
   },
   {
+    id: 'getMetrics',
+    method: 'GET',
+    path: '/metrics',
+    handler: 'functions/get-metrics.ts',
+    service: 'blux-guard',
+    access: 'identified',
+    scopes: ['metrics:read'],
+    // Refusals are audited; certificate callers are looked up in the registry. Not counted
+    // against any rate limit, so it needs no counters.
+    tables: { clients: 'read', audit: 'append' },
+    tokenKeys: 'verify',
+  },
+  {
     id: 'notFound',
     method: null,
     path: DEFAULT_ROUTE_KEY,

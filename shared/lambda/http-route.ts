@@ -2,12 +2,14 @@
  * Builds the middy pipeline every HTTP handler runs, with the same order of concerns on every
  * route:
  *
- *   request id and log line → response headers → error envelope → header normalisation →
- *   body and query validation → authentication → rate limiting → handler → audit
+ *   metrics flush → request id and log line → response headers → error envelope →
+ *   header normalisation → body and query validation → authentication → rate limiting →
+ *   handler → audit
  *
  * `before` hooks run in that order and `after`/`onError` hooks in reverse, so the error
  * envelope sees every failure, the response-header steps see every response, envelopes
- * included, and the request-context step stamps and logs every response.
+ * included, the request-context step stamps, logs and counts every response, and the metrics
+ * of the invocation are flushed last of all.
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -23,6 +25,7 @@ import { errorEnvelope, type ErrorFormat } from './middleware/error-envelope';
 import { headerNormalizer } from './middleware/header-normalizer';
 import { rateLimit, rateLimitHeaders } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
+import { invocationMetrics } from './middleware/invocation-metrics';
 import type { HttpEvent, HttpMiddleware, HttpResult } from './types';
 
 /** What a route's handler receives: validated input and the request's identity in the pipeline. */
@@ -93,6 +96,7 @@ export const httpRoute = <TBody = undefined, TQuery = undefined>(
       context,
     });
   const middlewares: HttpMiddleware[] = [
+    invocationMetrics(),
     requestContext(route),
     ...(steps.responseHeaders?.(route) ?? []),
     errorEnvelope(definition.errorFormat),

@@ -27,6 +27,7 @@ import type { UnsealedAuditEntry } from '@shared/audit/audit-entry';
 import { gatewayAuditStore } from '@shared/audit/dynamodb-audit-store';
 import { dynamoDb, withDynamoDbErrors } from '@shared/aws/dynamodb';
 import { tableName } from '@shared/config';
+import { recordMetric } from '@shared/metrics/metrics';
 import { assertTransition, isFinal, type TaskStatus } from './task';
 import {
   TaskConflictError,
@@ -357,6 +358,7 @@ export class DynamoDbTaskStore implements TaskStore {
       }
       throw error;
     }
+    recordMetric('AuditEntriesWritten', 1, { service: audit.service });
   }
 
   private async writeTransition(
@@ -385,6 +387,7 @@ export class DynamoDbTaskStore implements TaskStore {
       }
       throw error;
     }
+    recordMetric('AuditEntriesWritten', 1, { service: audit.service });
   }
 
   private async transact(items: TransactWriteItem[]): Promise<void> {

@@ -3,9 +3,10 @@
  * without valid credentials gets 401; one without every scope the route declares gets 403.
  */
 import type { RouteDeclaration } from '@shared/catalog/routes';
-import { ForbiddenError } from '@shared/errors/gateway-error';
+import { ForbiddenError, UnauthorizedError } from '@shared/errors/gateway-error';
 import type { Authenticator, ClientCertificate } from '@shared/identity/authenticator';
 import { missingScopes } from '@shared/identity/scopes';
+import { recordMetric } from '@shared/metrics/metrics';
 import type { HttpEvent, HttpMiddleware } from '../types';
 
 interface CertificateContext {
@@ -22,10 +23,18 @@ export const authentication = (
 ): HttpMiddleware => ({
   before: async (request) => {
     const event = request.event;
-    const identity = await authenticator().authenticate({
-      authorization: event.headers.authorization,
-      certificate: clientCertificateOf(event),
-    });
+    const identity = await authenticator()
+      .authenticate({
+        authorization: event.headers.authorization,
+        certificate: clientCertificateOf(event),
+      })
+      .catch((error: unknown) => {
+        // The reasons are the gateway's own fixed words, so they make a bounded dimension.
+        if (error instanceof UnauthorizedError) {
+          recordMetric('AuthenticationFailures', 1, { reason: error.reason });
+        }
+        throw error;
+      });
     const missing = missingScopes(identity.scopes, route.scopes);
     event.blux.identity = identity;
     if (missing.length > 0) {

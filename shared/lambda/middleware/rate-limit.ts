@@ -17,6 +17,7 @@ import {
   rateLimitHeaders as headersOf,
 } from '@shared/rate-limit/rate-limit-headers';
 import { ON_BEHALF_OF_HEADER, onBehalfOf } from '@shared/rate-limit/rate-limit-policies';
+import { recordMetric } from '@shared/metrics/metrics';
 import type { HttpEvent, HttpMiddleware, HttpRequest } from '../types';
 
 const decisions = new WeakMap<HttpEvent, RateDecision>();
@@ -33,6 +34,9 @@ export const rateLimit = (limits: () => IdentityRateLimits): HttpMiddleware => (
     const actingFor = onBehalfOf(event.headers[ON_BEHALF_OF_HEADER], identity);
     const decision = await limits().admit(identity, actingFor);
     decisions.set(event, decision);
+    if (!decision.admitted) {
+      recordMetric('RateLimited', 1, { route: event.blux.route.id });
+    }
     assertAdmitted(decision);
   },
 });

@@ -339,12 +339,15 @@ describe('GatewayStack least privilege', () => {
     expect(actions.filter((action) => action.startsWith('dynamodb:'))).toEqual([]);
   });
 
-  it('GIVEN any stage WHEN it synthesizes THEN only X-Ray and ListStreams get Resource *', () => {
+  it('GIVEN any stage WHEN it synthesizes THEN only X-Ray, ListStreams and CloudWatch reads get Resource *', () => {
     // The cdk-nag acknowledgment of IAM5[Resource::*] would hide any other wildcard; this won't.
+    // The CloudWatch reads are the metrics route's alone (test/unit/infra/observability.test.ts).
     const allowedOnAnyResource = [
       'xray:PutTraceSegments',
       'xray:PutTelemetryRecords',
       'dynamodb:ListStreams',
+      'cloudwatch:GetMetricData',
+      'cloudwatch:ListMetrics',
     ];
 
     for (const stage of STAGES) {
