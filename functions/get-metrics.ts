@@ -11,7 +11,7 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { stageName } from '@shared/config';
 import { ServiceUnavailableError } from '@shared/errors/gateway-error';
-import { DEFAULT_PIPELINE_STEPS, httpRoute } from '@shared/lambda/http-route';
+import { httpRoute } from '@shared/lambda/http-route';
 import { logger } from '@shared/logging/logger';
 import { renderWindowExposition } from '@shared/metrics/cloudwatch-exposition';
 import {
@@ -51,19 +51,16 @@ const cloudWatchText = async (): Promise<string> => {
   return text;
 };
 
-export const handler = httpRoute(
-  'getMetrics',
-  {
-    handle: async () => {
-      const registry = installedPrometheusSink();
-      const text = registry === undefined ? await cloudWatchText() : await registry.render();
+// The catalog marks the route `rateLimit: 'exempt'`: the pipeline counts no scrape.
+export const handler = httpRoute('getMetrics', {
+  handle: async () => {
+    const registry = installedPrometheusSink();
+    const text = registry === undefined ? await cloudWatchText() : await registry.render();
 
-      return {
-        statusCode: 200,
-        headers: { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' },
-        body: text,
-      };
-    },
+    return {
+      statusCode: 200,
+      headers: { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' },
+      body: text,
+    };
   },
-  { ...DEFAULT_PIPELINE_STEPS, rateLimiting: () => [], responseHeaders: () => [] },
-);
+});

@@ -332,6 +332,9 @@ export class GatewayStack extends Stack {
           { id: consumerId, function: consumer.function, failureQueue: consumer.failureQueue },
         ]),
       ),
+      otherFunctions: new Map(
+        [...scheduledFunctions].map(([scheduleId, scheduled]) => [scheduleId, scheduled.function]),
+      ),
       sealerConsumerId: consumerFunctions.has(AUDIT_SEALER_CONSUMER_ID)
         ? AUDIT_SEALER_CONSUMER_ID
         : undefined,

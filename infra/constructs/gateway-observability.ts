@@ -86,6 +86,13 @@ export interface GatewayObservabilityProps {
   /** Every stream consumer, by consumer id. */
   readonly streamConsumers: ReadonlyMap<string, ObservedStreamConsumer>;
   /**
+   * Functions that are neither routes nor stream consumers (scheduled jobs, WebSocket
+   * handlers), by id: their throttles are watched too.
+   *
+   * @default - none
+   */
+  readonly otherFunctions?: ReadonlyMap<string, IFunction>;
+  /**
    * The consumer whose IteratorAge is the sealing lag.
    *
    * @default - no sealing-lag alarm
@@ -129,9 +136,11 @@ export class GatewayObservability extends Construct {
     this.alarms = this.alarmMap;
 
     const api = props.httpApi;
-    const functions = [...props.routeFunctions.values()].concat(
-      [...props.streamConsumers.values()].map((consumer) => consumer.function),
-    );
+    const functions = [
+      ...props.routeFunctions.values(),
+      ...[...props.streamConsumers.values()].map((consumer) => consumer.function),
+      ...(props.otherFunctions?.values() ?? []),
+    ];
     const errorRate = new MathExpression({
       expression: 'IF(requests > 0, 100 * errors / requests, 0)',
       usingMetrics: {

@@ -41,6 +41,12 @@ export interface RouteDeclaration {
    * that authenticates a caller, and the JWKS), `sign` also signs (the token endpoint only).
    */
   readonly tokenKeys?: 'verify' | 'sign';
+  /**
+   * `exempt` keeps an identified route out of the rate limits (and off the counters table):
+   * the metrics scrape, which a Prometheus server calls on its own schedule and which must not
+   * be starved by, nor eat into, the caller's budget for real work.
+   */
+  readonly rateLimit?: 'exempt';
 }
 
 export const DEFAULT_ROUTE_KEY = '$default';
@@ -235,6 +241,7 @@ export const ROUTES = [
     // against any rate limit, so it needs no counters.
     tables: { clients: 'read', audit: 'append' },
     tokenKeys: 'verify',
+    rateLimit: 'exempt',
   },
   {
     id: 'notFound',

@@ -67,12 +67,15 @@ export interface PipelineSteps {
   readonly audit: (route: RouteDeclaration) => readonly HttpMiddleware[];
 }
 
+/** Whether the identity rate limits count calls of `route`. */
+const isRateLimited = (route: RouteDeclaration): boolean =>
+  route.access === 'identified' && route.rateLimit !== 'exempt';
+
 export const DEFAULT_PIPELINE_STEPS: PipelineSteps = {
   authentication: (route) =>
     route.access === 'identified' ? [authentication(route, gatewayAuthenticator)] : [],
-  rateLimiting: (route) =>
-    route.access === 'identified' ? [rateLimit(gatewayIdentityRateLimits)] : [],
-  responseHeaders: (route) => (route.access === 'identified' ? [rateLimitHeaders()] : []),
+  rateLimiting: (route) => (isRateLimited(route) ? [rateLimit(gatewayIdentityRateLimits)] : []),
+  responseHeaders: (route) => (isRateLimited(route) ? [rateLimitHeaders()] : []),
   audit: (route) => (route.access === 'public' ? [] : [auditRefusals(route)]),
 };
 

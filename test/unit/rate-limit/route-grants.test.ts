@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { ROUTES } from '@shared/catalog/routes';
+import { ROUTES, type RouteDeclaration } from '@shared/catalog/routes';
 
 describe('the routes the rate limiter counts', () => {
   const counted = ROUTES.filter(
-    (route) => route.access === 'identified' || route.access === 'client',
+    (route: RouteDeclaration) =>
+      (route.access === 'identified' || route.access === 'client') && route.rateLimit !== 'exempt',
   );
+
+  it('leave out only the metrics scrape', () => {
+    const exempt = ROUTES.filter((route: RouteDeclaration) => route.rateLimit === 'exempt');
+
+    expect(exempt.map((route) => route.id)).toEqual(['getMetrics']);
+    expect(exempt.every((route) => !('rateCounters' in route.tables))).toBe(true);
+  });
 
   it('exist', () => {
     expect(counted.map((route) => route.id)).toEqual(
