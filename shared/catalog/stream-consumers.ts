@@ -50,4 +50,31 @@ export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [
       auditCheckpoints: 'readWrite',
     },
   },
+  {
+    id: 'publishTaskEvents',
+    table: 'tasks',
+    handler: 'functions/publish-task-events.ts',
+    // Each batch is one transaction per 49 events on the channel's head: larger batches mean
+    // fewer races between the shards' publishers.
+    batchSize: 100,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 10,
+    // A retried batch republishes nothing: each change leaves a source marker with its events.
+    bisectBatchOnError: true,
+    reportBatchItemFailures: false,
+    startingPosition: 'TRIM_HORIZON',
+    tables: { events: 'readWrite' },
+  },
+  {
+    id: 'publishAuditEvents',
+    table: 'audit',
+    handler: 'functions/publish-audit-events.ts',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 10,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: false,
+    startingPosition: 'TRIM_HORIZON',
+    tables: { events: 'readWrite' },
+  },
 ];
