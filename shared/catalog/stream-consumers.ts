@@ -77,4 +77,22 @@ export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [
     startingPosition: 'TRIM_HORIZON',
     tables: { events: 'readWrite' },
   },
+  {
+    id: 'fanOutEvents',
+    table: 'events',
+    handler: 'functions/fan-out-events.ts',
+    // Each event may mean hundreds of posts; a small batch keeps an invocation well within
+    // its time, and a channel too large for one is handed on as a continuation item.
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 3,
+    bisectBatchOnError: false,
+    // A failed event is answered as the first item failure: the retry starts there, and the
+    // events before it are not posted twice.
+    reportBatchItemFailures: true,
+    // Events older than the consumer are for resumes to replay, not for fan-out.
+    startingPosition: 'LATEST',
+    // `events: write` only puts continuation items.
+    tables: { connections: 'readWrite', events: 'write' },
+  },
 ];
