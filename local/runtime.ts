@@ -15,6 +15,11 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
 import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
+import {
+  WEBSOCKET_AUTHORIZER,
+  WEBSOCKET_MANAGEMENT_ENDPOINT_VARIABLE,
+  WEBSOCKET_STAGE_NAME,
+} from '@shared/catalog/websocket-routes';
 import { ensureFirstClient, type BootstrapResult } from '@shared/identity/bootstrap';
 import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
 import { openLocalKeyRing } from '@shared/identity/tokens/local-key-ring';
@@ -23,6 +28,8 @@ import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
 import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
 import { startStreamPoller, type StreamPoller } from './stream-poller';
 import { ensureTables } from './tables';
+import { withConnectionsEndpoint } from './connections-endpoint';
+import { startLocalWebSocketApi, type LocalWebSocketApi } from './websocket-server';
 
 export const DEFAULT_PORT = 8080;
 export const LOCAL_STAGE = 'local';
@@ -65,6 +72,8 @@ export interface LocalGateway {
   readonly routeKeys: readonly string[];
   /** The client made or confirmed at start from `BLUX_CLIENT_*`; its secret only when new. */
   readonly firstClient: BootstrapResult;
+  /** The WebSocket API at `/v1/events` on the same port, and its `@connections` endpoint. */
+  readonly websocket: LocalWebSocketApi;
   /** Resolves once every stream record written so far has been handled. */
   whenIdle(): Promise<void>;
   stop(): Promise<void>;
@@ -254,7 +263,23 @@ export const startLocalGateway = async (
         return invokeHandler(handler, `blux-local-${route.id}`, event);
       },
     });
-    http.serve(ready);
+    // The handlers post to connections through the same port, as they would through the
+    // WebSocket API's own stage URL in AWS.
+    process.env[WEBSOCKET_MANAGEMENT_ENDPOINT_VARIABLE] =
+      `http://localhost:${port}/${WEBSOCKET_STAGE_NAME}`;
+    const websocketHandlers = new Map<string, LambdaHandler>();
+    const websocket = startLocalWebSocketApi({
+      server: http.server,
+      authorizer: WEBSOCKET_AUTHORIZER,
+      logger,
+      invoke: async (functionId, handlerModule, event) => {
+        const handler = websocketHandlers.get(handlerModule) ?? (await loadHandler(handlerModule));
+        websocketHandlers.set(handlerModule, handler);
+
+        return invokeHandler(handler, `blux-local-${functionId}`, event);
+      },
+    });
+    http.serve(withConnectionsEndpoint(WEBSOCKET_STAGE_NAME, websocket, ready));
     const started = dynamo;
 
     return {
@@ -265,10 +290,12 @@ export const startLocalGateway = async (
       routeKeys: ROUTES.filter((route) => handlers.has(route.id)).map(routeKey),
       dynamoEndpoint,
       stage,
+      websocket,
       whenIdle: async () => {
         await Promise.all(streams.pollers.map((poller) => poller.whenIdle()));
       },
       stop: async () => {
+        await websocket.close();
         await closeServer();
         await Promise.all(streams.pollers.map((poller) => poller.stop()));
         streams.client.destroy();
