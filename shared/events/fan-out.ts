@@ -168,6 +168,22 @@ export const fanOut = async (
     }
     position = page.cursor;
   } while (position !== undefined && counts.examined < maxSubscribers);
+  const rest = position === undefined ? undefined : await remainingFrom(event, options, position);
 
-  return { ...counts, ...(position === undefined ? {} : { cursor: position }) };
+  return { ...counts, ...(rest === undefined ? {} : { cursor: rest }) };
+};
+
+/**
+ * `position` when subscribers are left after it, else `undefined`. DynamoDB answers a cursor
+ * whenever a page is full, even when nothing follows; one item's read spares the channel an
+ * invocation that would find nobody.
+ */
+const remainingFrom = async (
+  event: StoredEvent,
+  options: FanOutOptions,
+  position: string,
+): Promise<string | undefined> => {
+  const peek = await options.store.listSubscribers(event.channel, 1, position);
+
+  return peek.subscribers.length > 0 || peek.cursor !== undefined ? position : undefined;
 };
