@@ -14,6 +14,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
+import { STREAMING_ROUTES } from '@shared/catalog/streaming-routes';
 import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
 import {
   WEBSOCKET_AUTHORIZER,
@@ -27,6 +28,7 @@ import { LOCAL_AWS_ENV, startDynamoDbLocal, type DynamoDbLocal } from './dynamod
 import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
 import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
 import { startStreamPoller, type StreamPoller } from './stream-poller';
+import { loadStreamingRoutes } from './streaming';
 import { ensureTables } from './tables';
 import { withConnectionsEndpoint } from './connections-endpoint';
 import { startLocalWebSocketApi, type LocalWebSocketApi } from './websocket-server';
@@ -249,10 +251,13 @@ export const startLocalGateway = async (
     );
     admin.destroy();
     const handlers = await loadRouteHandlers(ROUTES);
+    // GET /v1/events as SSE: a REST API streaming method in AWS, the same port here.
+    const streaming = await loadStreamingRoutes(STREAMING_ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
     const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
     ready = createRequestListener({
       routes: ROUTES,
+      streaming,
       logger,
       invoke: (route, event) => {
         const handler = handlers.get(route.id);
