@@ -22,6 +22,8 @@ import { GatewayTables } from '@infra/constructs/gateway-tables';
 import { RouteFunction } from '@infra/constructs/route-function';
 import { StreamConsumerFunction } from '@infra/constructs/stream-consumer-function';
 import { TokenSigningKey } from '@infra/constructs/token-signing-key';
+import { GatewayWebSocketApi } from '@infra/constructs/websocket-api';
+import { WEBSOCKET_AUTHORIZER, WEBSOCKET_ROUTES } from '@shared/catalog/websocket-routes';
 import { InfraConfigError } from '@infra/infra-error';
 import { pascalCase } from '@infra/naming';
 import { POWERTOOLS_SERVICE_NAME } from '@infra/constructs/gateway-function';
@@ -41,6 +43,9 @@ export const AUDIT_LISTING_ROUTE_ID = 'listAuditEntries';
 
 /** The stream consumer that seals audit entries, the one reader of the signing secret. */
 export const AUDIT_SEALER_CONSUMER_ID = 'sealAudit';
+
+/** The stream consumer that posts events to WebSocket connections. */
+export const FAN_OUT_CONSUMER_ID = 'fanOutEvents';
 
 /** Audit table access that can add entries: such functions learn the retention. */
 const AUDIT_WRITING_ACCESS: readonly TableAccess[] = ['append', 'readAppend', 'write', 'readWrite'];
@@ -134,6 +139,7 @@ export class GatewayStack extends Stack {
   readonly httpApi: GatewayHttpApi;
   readonly tokenSigningKey: TokenSigningKey;
   readonly auditSecrets: AuditSecrets;
+  readonly websocketApi: GatewayWebSocketApi;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
     const {
@@ -225,6 +231,36 @@ export class GatewayStack extends Stack {
       }
     }
     this.streamConsumerFunctions = consumerFunctions;
+
+    this.websocketApi = new GatewayWebSocketApi(this, 'WebSocketApi', {
+      stage,
+      tables: this.tables,
+      identity: {
+        issuer: this.httpApi.baseUrl,
+        audience,
+        trustedIssuers,
+        tokenSigningKey: this.tokenSigningKey,
+      },
+    });
+    connectAuditRetention(
+      this.websocketApi.authorizerFunction,
+      WEBSOCKET_AUTHORIZER.tables,
+      auditRetentionDays,
+    );
+    for (const route of WEBSOCKET_ROUTES) {
+      const fn = this.websocketApi.routeFunctions.get(route.handler);
+      if (fn !== undefined) {
+        connectAuditRetention(fn, route.tables, auditRetentionDays);
+      }
+    }
+    const fanOut = consumerFunctions.get(FAN_OUT_CONSUMER_ID);
+    if (fanOut !== undefined) {
+      this.websocketApi.grantManageConnections(fanOut.function);
+    }
+    new CfnOutput(this, 'EventsWebSocketUrl', {
+      description: 'Where WebSocket clients connect to follow events',
+      value: this.websocketApi.url,
+    });
   }
 
   private addOutputs(): void {

@@ -44,6 +44,9 @@ export const INFRA_ERROR_CODES = [
   'streamConsumerFunction.batchSizeOutOfRange',
   'streamConsumerFunction.batchingWindowOutOfRange',
   'streamConsumerFunction.retryAttemptsOutOfRange',
+  'websocketApi.missingRoute',
+  'websocketApi.duplicateRouteKey',
+  'websocketApi.invalidRouteId',
 ] as const;
 
 export type InfraErrorCode = (typeof INFRA_ERROR_CODES)[number];

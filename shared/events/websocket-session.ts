@@ -141,7 +141,8 @@ const replay = async (
       // Everything up to the head has expired.
       return { replayed, missed: true };
     }
-    missed ||= Number(first.id) > position + 1 && replayed === 0;
+    // Ids have no gaps, so a page that starts late means the events between have expired.
+    missed ||= Number(first.id) > position + 1;
     for (const event of page) {
       if (Number(event.id) > head) {
         return { replayed, missed };
