@@ -16,6 +16,7 @@ import {
 } from '@shared/identity/tokens/trusted-issuers';
 import { DEFAULT_AUDIT_RETENTION_DAYS } from '@shared/config';
 import { AuditSecrets } from '@infra/constructs/audit-secrets';
+import { GatewayEventStreamApi } from '@infra/constructs/event-stream-api';
 import type { GatewayCustomDomainSettings } from '@infra/constructs/gateway-domain';
 import { GatewayHttpApi } from '@infra/constructs/http-api';
 import { GatewayTables } from '@infra/constructs/gateway-tables';
@@ -139,6 +140,8 @@ export class GatewayStack extends Stack {
   readonly httpApi: GatewayHttpApi;
   readonly tokenSigningKey: TokenSigningKey;
   readonly auditSecrets: AuditSecrets;
+  /** The streaming routes (`GET /v1/events` as SSE), each a REST API in STREAM mode. */
+  readonly eventStreamApi: GatewayEventStreamApi;
   readonly websocketApi: GatewayWebSocketApi;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
@@ -215,6 +218,30 @@ export class GatewayStack extends Stack {
       });
     }
     this.addOutputs();
+
+    // An HTTP API cannot stream; the SSE route is a REST API mapped on the same domain.
+    this.eventStreamApi = new GatewayEventStreamApi(this, 'EventStreamApi', {
+      stage,
+      tables: this.tables,
+      identity: {
+        issuer: this.httpApi.baseUrl,
+        audience,
+        trustedIssuers,
+        tokenSigningKey: this.tokenSigningKey,
+      },
+      domainName: this.httpApi.domain?.domainName,
+      mutualTls: this.httpApi.domain?.mutualTls,
+    });
+    for (const streaming of this.eventStreamApi.routes.values()) {
+      connectAuditRetention(streaming.function, streaming.route.tables, auditRetentionDays);
+      new CfnOutput(this, `${pascalCase(streaming.route.id)}Url`, {
+        description: `${streaming.route.method} ${streaming.route.path} (streamed)`,
+        value:
+          this.httpApi.domain === undefined
+            ? streaming.url
+            : `${this.httpApi.domain.baseUrl}${streaming.route.path}`,
+      });
+    }
 
     const consumerFunctions = new Map<string, StreamConsumerFunction>();
     for (const consumer of streamConsumers ?? STREAM_CONSUMERS) {

@@ -47,6 +47,9 @@ export const INFRA_ERROR_CODES = [
   'websocketApi.missingRoute',
   'websocketApi.duplicateRouteKey',
   'websocketApi.invalidRouteId',
+  'eventStreamApi.invalidRouteId',
+  'eventStreamApi.streamTooLong',
+  'eventStreamApi.invalidPath',
 ] as const;
 
 export type InfraErrorCode = (typeof INFRA_ERROR_CODES)[number];
