@@ -323,6 +323,30 @@ describe('delivery', () => {
     expect(second.events().map((event) => event.id)).toEqual([...expected, later?.id]);
   });
 
+  it('says events were missed when a resume reaches back past the kept events', async () => {
+    const lastSeen = await eventStore.latestSeq('task_updates');
+    const twoDaysAgo = new Date(Date.now() - 48 * 60 * 60 * 1_000);
+    const expiredStore = new DynamoDbEventStore(dynamo, tableOf('events'), {
+      now: () => twoDaysAgo,
+    });
+    await expiredStore.append([taskDraft(`service:${READER_A}`, 'expired')]);
+    const [kept] = await publish([taskDraft(`service:${READER_A}`, 'kept')]);
+    await gateway.whenIdle();
+
+    const client = await connect(tokens.readerA);
+    const subscribed = await client.request({
+      type: 'subscribe',
+      channels: ['task_updates'],
+      last_event_ids: { task_updates: String(lastSeen) },
+    });
+
+    expect(client.events().map((event) => event.id)).toEqual([kept?.id]);
+    expect(subscribed).toMatchObject({
+      replayed: { task_updates: 1 },
+      events_missed: ['task_updates'],
+    });
+  });
+
   it('deletes a stale connection that answers 410 and still delivers to the others', async () => {
     const live = await connect(tokens.readerA);
     await live.request({ type: 'subscribe', channels: ['task_updates'] });
