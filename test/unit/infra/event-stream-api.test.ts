@@ -1,6 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BUNDLING_STACKS } from 'aws-cdk-lib/cx-api';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findStreamingRoute } from '@shared/catalog/streaming-routes';
 import { physicalTableName } from '@shared/catalog/tables';
@@ -35,16 +36,26 @@ const synth = (props: Partial<GatewayStackProps> = {}): Template => {
   return Template.fromStack(new GatewayStack(app, 'Events', { stage: 'dev', env: ENV, ...props }));
 };
 
+const MTLS_DOMAIN: GatewayCustomDomainSettings = {
+  ...DOMAIN,
+  mtls: { truststoreUri: 's3://blux-truststores/dev/ts.pem' },
+};
+
 let plain: Template;
 let withDomain: Template;
 let withMtls: Template;
+/** cdk-nag's findings on the stream's constructs in a prod stack with every option. */
+let nagFindings: string[];
 
 beforeAll(() => {
   plain = synth();
   withDomain = synth({ customDomain: DOMAIN });
-  withMtls = synth({
-    customDomain: { ...DOMAIN, mtls: { truststoreUri: 's3://blux-truststores/dev/ts.pem' } },
-  });
+  withMtls = synth({ customDomain: MTLS_DOMAIN });
+  const app = new App({ context: { [BUNDLING_STACKS]: [] } });
+  const prod = new GatewayStack(app, 'Nag', { stage: 'prod', env: ENV, customDomain: MTLS_DOMAIN });
+  nagFindings = new AwsSolutionsChecks()
+    .validateScope(prod.eventStreamApi)
+    .violations.map((violation) => `${violation.ruleName}:${violation.severity ?? '?'}`);
 }, SYNTH_TIMEOUT_MS);
 
 const tableId = (template: Template, id: 'events' | 'tasks' | 'audit'): string =>
@@ -193,6 +204,10 @@ describe('the SSE streaming route', () => {
       Name: 'blux-dev-streamEvents',
       DisableExecuteApiEndpoint: true,
     });
+  });
+
+  it('GIVEN cdk-nag AwsSolutions WHEN it checks the stream in prod THEN nothing is left open', () => {
+    expect(nagFindings).toEqual([]);
   });
 
   it('GIVEN a stream as long as Lambda allows WHEN the construct builds THEN it is refused', () => {
