@@ -63,9 +63,9 @@ const readBody = async (request: IncomingMessage): Promise<Buffer | undefined> =
 
 const describe = (connection: ManagedConnection): string =>
   JSON.stringify({
-    ConnectedAt: connection.connectedAt.toISOString(),
-    Identity: { SourceIp: connection.sourceIp, UserAgent: connection.userAgent },
-    LastActiveAt: connection.lastActiveAt.toISOString(),
+    connectedAt: connection.connectedAt.toISOString(),
+    identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
+    lastActiveAt: connection.lastActiveAt.toISOString(),
   });
 
 const serve = async (
