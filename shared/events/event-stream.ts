@@ -215,9 +215,29 @@ const publicEvent = (event: StoredEvent): Record<string, unknown> => ({
   timestamp: event.timestamp,
 });
 
-/** Events of several channels in one order: by time, then in the order of the channels. */
-const byTime = (a: StoredEvent, b: StoredEvent): number =>
-  a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
+/**
+ * The events of several channels in one sequence: each channel's in seq order, which is what
+ * the cursor relies on (timestamps within a channel need not follow seqs: two writers' clocks),
+ * and between channels the earlier head first, the order of the channels on a tie.
+ */
+export const mergeChannels = (perChannel: readonly (readonly StoredEvent[])[]): StoredEvent[] => {
+  const queues = perChannel.map((events) => [...events]);
+  const merged: StoredEvent[] = [];
+  for (;;) {
+    let next: StoredEvent[] | undefined;
+    for (const queue of queues) {
+      const head = queue[0];
+      if (head !== undefined && (next?.[0] === undefined || head.timestamp < next[0].timestamp)) {
+        next = queue;
+      }
+    }
+    const event = next?.shift();
+    if (event === undefined) {
+      return merged;
+    }
+    merged.push(event);
+  }
+};
 
 /**
  * Where each channel starts, and the frames reporting what a resume could not replay: for a
@@ -278,16 +298,14 @@ export async function* eventStreamFrames(options: EventStreamOptions): AsyncGene
   let lastWriteMs = now();
   let cursorSent = formatCursor(options.channels, cursor);
   while (now() < options.deadlineMs) {
-    const batch: StoredEvent[] = [];
-    let full = false;
+    const perChannel: StoredEvent[][] = [];
     for (const channel of options.channels) {
       const name = channel.name as ChannelName;
-      const events = await options.store.readEvents(name, cursor.get(name) ?? 0, SSE_READ_BATCH);
-      full ||= events.length === SSE_READ_BATCH;
-      batch.push(...events);
+      perChannel.push(await options.store.readEvents(name, cursor.get(name) ?? 0, SSE_READ_BATCH));
     }
+    const full = perChannel.some((events) => events.length === SSE_READ_BATCH);
 
-    for (const event of batch.sort(byTime)) {
+    for (const event of mergeChannels(perChannel)) {
       const channel = options.channels.find((candidate) => candidate.name === event.channel);
       cursor.set(event.channel, Number(event.id));
       if (channel !== undefined && mayReceive(options.subscriber, channel, event.owner)) {

@@ -5,6 +5,7 @@ import {
   assertMayFollow,
   eventStreamFrames,
   formatCursor,
+  mergeChannels,
   parseChannels,
   parseCursor,
 } from '@shared/events/event-stream';
@@ -217,5 +218,41 @@ describe('eventStreamFrames', () => {
       .filter((frame) => frame.startsWith('id: '))
       .map((frame) => frame.split('\n')[0]);
     expect(ids).toEqual(['id: task_updates:0,audit_events:7', 'id: task_updates:1,audit_events:7']);
+  });
+
+  it('keeps seq order within a channel when timestamps disagree, so a resume repeats nothing', async () => {
+    // Seq 2 was written by a writer whose clock ran behind: its timestamp is older than seq 1's.
+    const store = memoryStore(
+      [
+        { ...event('audit_events', 1), timestamp: '2026-12-03T18:00:05.000Z' },
+        { ...event('audit_events', 2), timestamp: '2026-12-03T18:00:01.000Z' },
+      ],
+      { audit_events: 2 },
+    );
+
+    const frames = await framesOf({
+      store,
+      channels: [AUDIT],
+      resumeFrom: new Map([['audit_events', 0]]),
+    });
+
+    const ids = frames
+      .filter((frame) => frame.includes('event: audit.created'))
+      .map((frame) => frame.split('\n')[0]);
+    expect(ids).toEqual(['id: audit_events:1', 'id: audit_events:2']);
+  });
+});
+
+describe('mergeChannels', () => {
+  it('interleaves channels by time without reordering any one channel', () => {
+    const tasks = [
+      { ...event('task_updates', 1), timestamp: '2026-12-03T18:00:03.000Z' },
+      { ...event('task_updates', 2), timestamp: '2026-12-03T18:00:01.000Z' },
+    ];
+    const audit = [{ ...event('audit_events', 9), timestamp: '2026-12-03T18:00:02.000Z' }];
+
+    const merged = mergeChannels([tasks, audit]).map((e) => `${e.channel}:${e.id}`);
+
+    expect(merged).toEqual(['audit_events:9', 'task_updates:1', 'task_updates:2']);
   });
 });
