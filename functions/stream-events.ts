@@ -52,6 +52,7 @@ export const handler = streamingRoute('streamEvents', {
     );
 
     recordMetric('SseStreams', 1, {});
+    const clientGone = new AbortController();
     const frames = eventStreamFrames({
       store: gatewayEventStore(),
       subscriber: identity,
@@ -60,7 +61,11 @@ export const handler = streamingRoute('streamEvents', {
       deadlineMs,
       pollIntervalMs: settings.pollIntervalMs,
       heartbeatIntervalMs: settings.heartbeatIntervalMs,
+      signal: clientGone.signal,
     });
+    // When the response stream closes early, the body is destroyed: stop polling at once.
+    const body = Readable.from(frames, { objectMode: false });
+    body.once('close', () => clientGone.abort());
 
     return {
       statusCode: 200,
@@ -70,7 +75,7 @@ export const handler = streamingRoute('streamEvents', {
         // Proxies that buffer (nginx) pass each frame on at once.
         'X-Accel-Buffering': 'no',
       },
-      body: Readable.from(frames, { objectMode: false }),
+      body,
     };
   },
 });

@@ -199,11 +199,23 @@ export interface EventStreamOptions {
   readonly pollIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   readonly now?: () => number;
+  /**
+   * Aborted when nobody reads any more (the client went away): the stream stops at once, not
+   * at its next frame, so that a quiet stream does not poll on for nothing.
+   */
+  readonly signal?: AbortSignal;
 }
 
-const sleep = async (ms: number): Promise<void> =>
+/** Waits `ms`, or less when `signal` aborts first. */
+const sleep = async (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
-    setTimeout(resolve, ms);
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 /** The event as the client reads it: the stored event without its owner and request id. */
@@ -297,7 +309,8 @@ export async function* eventStreamFrames(options: EventStreamOptions): AsyncGene
 
   let lastWriteMs = now();
   let cursorSent = formatCursor(options.channels, cursor);
-  while (now() < options.deadlineMs) {
+  const stopped = (): boolean => options.signal?.aborted === true;
+  while (now() < options.deadlineMs && !stopped()) {
     const perChannel: StoredEvent[][] = [];
     for (const channel of options.channels) {
       const name = channel.name as ChannelName;
@@ -327,9 +340,14 @@ export async function* eventStreamFrames(options: EventStreamOptions): AsyncGene
       yield sseComment('heartbeat');
     }
     if (!full) {
-      await sleep(Math.max(0, Math.min(options.pollIntervalMs, options.deadlineMs - now())));
+      await sleep(
+        Math.max(0, Math.min(options.pollIntervalMs, options.deadlineMs - now())),
+        options.signal,
+      );
     }
   }
 
-  yield sseComment('stream ends; reconnect with Last-Event-ID');
+  if (!stopped()) {
+    yield sseComment('stream ends; reconnect with Last-Event-ID');
+  }
 }

@@ -241,6 +241,31 @@ describe('eventStreamFrames', () => {
       .map((frame) => frame.split('\n')[0]);
     expect(ids).toEqual(['id: audit_events:1', 'id: audit_events:2']);
   });
+  it('stops a quiet stream as soon as its reader is gone, without polling on', async () => {
+    let reads = 0;
+    const store = memoryStore([], { audit_events: 3 });
+    const counting: typeof store = {
+      latestSeq: store.latestSeq,
+      readEvents: async (...args) => {
+        reads += 1;
+        return store.readEvents(...args);
+      },
+    };
+    const gone = new AbortController();
+    const startedAt = Date.now();
+    setTimeout(() => gone.abort(), 100);
+
+    const frames = await framesOf(
+      { store: counting, channels: [AUDIT], signal: gone.signal },
+      10_000,
+    );
+    const readsAtEnd = reads;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+    expect(frames.join('')).not.toContain('stream ends');
+    expect(reads).toBe(readsAtEnd);
+  });
 });
 
 describe('mergeChannels', () => {
