@@ -16,6 +16,12 @@
  * sent every `heartbeatIntervalMs` so that proxies keep the connection open, and the stream
  * ends by itself before `deadlineMs`, the end of the function's time; the client then
  * reconnects with its `Last-Event-ID`.
+ *
+ * Known shortcoming: each poll reads the head item of every chosen channel with a consistent
+ * read, so every open stream adds about 3.3 reads a second to one key; near 900 streams on one
+ * channel that key's partition (3,000 read units a second) throttles. Eventually consistent
+ * head reads would halve the cost and stay correct (a head that is seen has committed its
+ * events); they need a read option in the store that the WebSocket replay does not want.
  */
 import { ConfigurationError } from '@shared/config';
 import { GatewayError, ValidationError } from '@shared/errors/gateway-error';
