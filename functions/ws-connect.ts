@@ -33,11 +33,14 @@ export const handler = async (event: WebSocketConnectEvent): Promise<WebSocketCo
     return { statusCode: 401 };
   }
 
+  // Context values may arrive as strings; 0 stands for credentials that do not expire.
+  const credentialsExpireAt = Number(authorizer?.expires_at ?? 0);
   await gatewayConnectionStore().saveConnection({
     connectionId,
     identityId,
     scopes: (authorizer?.scopes ?? '').split(' ').filter((scope) => scope !== ''),
     connectedAt,
+    ...(credentialsExpireAt > 0 ? { credentialsExpireAt } : {}),
   });
   recordMetric('WebSocketConnections', 1, { outcome: 'accepted' });
   logger.info('websocket connected', { request_id: requestId, connection_id: connectionId });

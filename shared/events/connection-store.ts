@@ -2,9 +2,11 @@
  * WebSocket connections and their subscriptions on the `connections` table:
  *
  *   connection    pk = connection#<id>   sk = connection
- *                 connection_id, identity_id, scopes (SS or absent), connected_at, expires_at
+ *                 connection_id, identity_id, scopes (SS or absent), connected_at,
+ *                 credentials_expire_at (N, absent for credentials without expiry), expires_at
  *   subscription  pk = connection#<id>   sk = subscription#<channel>
- *                 connection_id, channel, identity_id, from_seq, expires_at
+ *                 connection_id, channel, identity_id, from_seq, credentials_expire_at,
+ *                 expires_at
  *
  * A connection and its subscriptions share a partition, so one query finds everything to
  * delete when it goes. Only subscriptions carry `channel`, which makes the `by_channel` index
@@ -50,6 +52,11 @@ export interface ConnectionRecord {
   readonly scopes: readonly string[];
   /** Epoch milliseconds. */
   readonly connectedAt: number;
+  /**
+   * Epoch seconds when the token the connection was opened with expires; absent when the
+   * credentials do not expire. A connection outlives its token otherwise, up to two hours.
+   */
+  readonly credentialsExpireAt?: number;
 }
 
 export interface Subscriber {
@@ -58,6 +65,8 @@ export interface Subscriber {
   readonly channel: ChannelName;
   /** The first event id (seq) fan-out delivers to this subscription. */
   readonly fromSeq: number;
+  /** Epoch seconds, as on the connection. */
+  readonly credentialsExpireAt?: number;
 }
 
 export interface SubscriberPage {
@@ -100,11 +109,22 @@ const decodeCursor = (cursor: string | undefined): Item | undefined =>
     ? undefined
     : (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Item);
 
+const credentialsExpiry = (item: Item): { credentialsExpireAt?: number } =>
+  item.credentials_expire_at?.N === undefined
+    ? {}
+    : { credentialsExpireAt: Number(item.credentials_expire_at.N) };
+
+const credentialsExpiryItem = (connection: ConnectionRecord): Item =>
+  connection.credentialsExpireAt === undefined
+    ? {}
+    : { credentials_expire_at: { N: String(connection.credentialsExpireAt) } };
+
 const readSubscriber = (item: Item): Subscriber => ({
   connectionId: item.connection_id?.S ?? '',
   identityId: item.identity_id?.S ?? '',
   channel: (item.channel?.S ?? '') as ChannelName,
   fromSeq: Number(item.from_seq?.N ?? '0'),
+  ...credentialsExpiry(item),
 });
 
 const readConnection = (item: Item): ConnectionRecord => ({
@@ -112,7 +132,15 @@ const readConnection = (item: Item): ConnectionRecord => ({
   identityId: item.identity_id?.S ?? '',
   scopes: item.scopes?.SS ?? [],
   connectedAt: Number(item.connected_at?.N ?? '0'),
+  ...credentialsExpiry(item),
 });
+
+/** Whether the credentials a connection or subscription was opened with have expired. */
+export const credentialsExpired = (
+  holder: { readonly credentialsExpireAt?: number },
+  now: Date = new Date(),
+): boolean =>
+  holder.credentialsExpireAt !== undefined && holder.credentialsExpireAt * 1_000 <= now.getTime();
 
 /** The connection store on DynamoDB; see the file comment for the item layout. */
 export class DynamoDbConnectionStore implements ConnectionStore {
@@ -129,6 +157,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       identity_id: { S: connection.identityId },
       connected_at: { N: String(connection.connectedAt) },
       expires_at: { N: expiresAt(connection.connectedAt) },
+      ...credentialsExpiryItem(connection),
       // A string set cannot be empty; no scopes is no attribute.
       ...(connection.scopes.length === 0 ? {} : { scopes: { SS: [...connection.scopes] } }),
     };
@@ -165,6 +194,7 @@ export class DynamoDbConnectionStore implements ConnectionStore {
       identity_id: { S: connection.identityId },
       from_seq: { N: String(fromSeq) },
       expires_at: { N: expiresAt(connection.connectedAt) },
+      ...credentialsExpiryItem(connection),
     };
 
     await withDynamoDbErrors(() =>

@@ -8,6 +8,9 @@
  * retried with exponential backoff; any other failure is counted and logged, and delivery goes
  * on for everyone else. One failed subscriber never fails the event.
  *
+ * A subscription whose connection's token has expired gets nothing more: its connection is
+ * closed instead, so that a client cannot follow a channel past its credentials.
+ *
  * A very large channel is not done in one go: after `maxSubscribers` subscribers the fan-out
  * stops and answers a cursor, and the caller hands the rest on (the stream consumer writes a
  * continuation item whose own stream record resumes from the cursor).
@@ -15,7 +18,7 @@
 import { findChannel, mayReceive } from './channels';
 import type { ConnectionPoster } from './connection-poster';
 import { ConnectionGoneError, PostThrottledError } from './connection-poster';
-import type { ConnectionStore, Subscriber } from './connection-store';
+import { credentialsExpired, type ConnectionStore, type Subscriber } from './connection-store';
 import type { StoredEvent } from './event-store';
 import { encodeMessage, eventMessage } from './websocket-messages';
 
@@ -36,7 +39,7 @@ export const FAN_OUT_FIRST_RETRY_DELAY_MS = 50;
 
 export interface FanOutOptions {
   readonly store: Pick<ConnectionStore, 'listSubscribers' | 'deleteConnection'>;
-  readonly poster: Pick<ConnectionPoster, 'post'>;
+  readonly poster: Pick<ConnectionPoster, 'post' | 'close'>;
   /** Default {@link FAN_OUT_MAX_SUBSCRIBERS_PER_INVOCATION}. */
   readonly maxSubscribers?: number;
   /** Default {@link FAN_OUT_CONCURRENCY}. */
@@ -55,11 +58,13 @@ export interface FanOutReport {
   readonly gone: number;
   /** Posts that failed for good. */
   readonly failed: number;
+  /** Connections whose token had expired: closed instead of posted to. */
+  readonly expired: number;
   /** Where the next invocation resumes; absent when every subscriber was handled. */
   readonly cursor?: string;
 }
 
-type PostOutcome = 'delivered' | 'gone' | 'failed';
+type PostOutcome = 'delivered' | 'gone' | 'failed' | 'expired';
 
 const sleep = async (ms: number): Promise<void> =>
   new Promise((resolve) => {
@@ -92,6 +97,9 @@ const postOnce = async (
   message: string,
   options: FanOutOptions,
 ): Promise<PostOutcome> => {
+  if (credentialsExpired(subscriber)) {
+    return closeExpired(subscriber, options);
+  }
   const firstDelayMs = options.firstRetryDelayMs ?? FAN_OUT_FIRST_RETRY_DELAY_MS;
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -126,6 +134,22 @@ const removeGone = async (subscriber: Subscriber, options: FanOutOptions): Promi
   }
 };
 
+/** Closing runs `$disconnect`, which deletes the records; the client reconnects with a new token. */
+const closeExpired = async (
+  subscriber: Subscriber,
+  options: FanOutOptions,
+): Promise<PostOutcome> => {
+  try {
+    await options.poster.close(subscriber.connectionId);
+
+    return 'expired';
+  } catch (error) {
+    options.onFailure?.(subscriber.connectionId, error);
+
+    return 'failed';
+  }
+};
+
 /** Whether this subscription is to receive the event from fan-out. */
 const isAudience = (event: StoredEvent, subscriber: Subscriber): boolean => {
   const channel = findChannel(event.channel);
@@ -149,7 +173,7 @@ export const fanOut = async (
   const maxSubscribers = options.maxSubscribers ?? FAN_OUT_MAX_SUBSCRIBERS_PER_INVOCATION;
   const concurrency = options.concurrency ?? FAN_OUT_CONCURRENCY;
   const message = encodeMessage(eventMessage(event));
-  const counts = { examined: 0, delivered: 0, gone: 0, failed: 0 };
+  const counts = { examined: 0, delivered: 0, gone: 0, failed: 0, expired: 0 };
   let position = cursor;
 
   do {

@@ -11,6 +11,9 @@
  * replayed or fanned out, never both. An event fanned out while the replay is still being
  * posted can arrive before the replay's last events; ids tell the client the order.
  *
+ * A connection outlives its token otherwise: once the token it was opened with has expired, a
+ * message is answered with `UNAUTHORIZED` (`expired`) and the connection is closed.
+ *
  * Events are kept 24 hours by default. A resume from an id older than that replays from the
  * oldest event still kept, and the reply lists the channel in `events_missed`.
  */
@@ -19,6 +22,7 @@ import {
   isGatewayError,
   GatewayError,
   ServiceUnavailableError,
+  UnauthorizedError,
 } from '@shared/errors/gateway-error';
 import { logger } from '@shared/logging/logger';
 import { recordMetric } from '@shared/metrics/metrics';
@@ -31,7 +35,11 @@ import {
   type ChannelName,
 } from './channels';
 import { ConnectionGoneError, type ConnectionPoster } from './connection-poster';
-import type { ConnectionRecord, ConnectionStore } from './connection-store';
+import {
+  credentialsExpired,
+  type ConnectionRecord,
+  type ConnectionStore,
+} from './connection-store';
 import type { EventStore } from './event-store';
 import {
   encodeMessage,
@@ -51,7 +59,7 @@ const REPLAY_PAGE_SIZE = 100;
 
 export interface SessionDependencies {
   readonly store: ConnectionStore;
-  readonly poster: Pick<ConnectionPoster, 'post'>;
+  readonly poster: Pick<ConnectionPoster, 'post' | 'close'>;
   readonly events: Pick<EventStore, 'readEvents' | 'latestSeq'>;
   readonly now?: () => Date;
 }
@@ -255,6 +263,7 @@ export const handleClientMessage = async (
   const { connectionId, body } = incoming;
   let reply: ServerMessage;
   let type = 'invalid';
+  let closeAfterReply = false;
 
   try {
     if (incoming.isBase64Encoded) {
@@ -270,6 +279,13 @@ export const handleClientMessage = async (
         details: { reason: 'unknown_connection' },
       });
     }
+    if (credentialsExpired(connection, deps.now?.())) {
+      closeAfterReply = true;
+      throw new UnauthorizedError(
+        'expired',
+        'The token this connection was opened with has expired; reconnect with a new one.',
+      );
+    }
     reply = await answer(deps, connection, message, incoming.requestId);
   } catch (error) {
     if (error instanceof ConnectionGoneError) {
@@ -282,6 +298,9 @@ export const handleClientMessage = async (
 
   try {
     await deps.poster.post(connectionId, encodeMessage(reply));
+    if (closeAfterReply) {
+      await deps.poster.close(connectionId);
+    }
   } catch (error) {
     if (!(error instanceof ConnectionGoneError)) {
       throw error;

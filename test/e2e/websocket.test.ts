@@ -210,6 +210,30 @@ describe('messages', () => {
     expect(await client.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
   });
 
+  it('answers a message after the token expired with UNAUTHORIZED and closes the connection', async () => {
+    const before = new Set((await connectionItems()).map((item) => item.connection_id?.S));
+    const client = await connect(tokens.readerB);
+    const [item] = (await connectionItems()).filter(
+      (candidate) => candidate.sk?.S === 'connection' && !before.has(candidate.connection_id?.S),
+    );
+    const store = new DynamoDbConnectionStore(dynamo, tableOf('connections'));
+    await store.saveConnection({
+      connectionId: String(item?.connection_id?.S),
+      identityId: `service:${READER_B}`,
+      scopes: ['tasks:read'],
+      connectedAt: Date.now(),
+      credentialsExpireAt: Math.floor(Date.now() / 1_000) - 1,
+    });
+
+    const reply = await client.request({ type: 'ping' });
+
+    expect(reply).toMatchObject({
+      type: 'error',
+      error: { code: 'UNAUTHORIZED', details: { reason: 'expired' } },
+    });
+    expect(await client.closed()).toBe(1000);
+  });
+
   it('closes with 1009 on a frame over 32 KB', async () => {
     const client = await connect(tokens.readerA);
 

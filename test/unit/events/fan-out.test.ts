@@ -33,6 +33,8 @@ const subscriberPages = (subscribers: Subscriber[]) => {
   };
 };
 
+const close = async (): Promise<void> => undefined;
+
 const subscriber = (index: number, identityId = 'service:a', fromSeq = 0): Subscriber => ({
   connectionId: `conn-${index}`,
   identityId,
@@ -50,6 +52,26 @@ const event = (owner: string, id = '7'): StoredEvent => ({
 });
 
 describe('fanOut', () => {
+  it('closes the connections whose token has expired instead of posting to them', async () => {
+    const expired = { ...subscriber(1), credentialsExpireAt: Math.floor(Date.now() / 1_000) - 1 };
+    const valid = { ...subscriber(2), credentialsExpireAt: Math.floor(Date.now() / 1_000) + 60 };
+    const store = subscriberPages([expired, valid, subscriber(3)]);
+    const posted: string[] = [];
+    const closed: string[] = [];
+
+    const report = await fanOut(event('service:a'), {
+      store,
+      poster: {
+        post: async (connectionId) => void posted.push(connectionId),
+        close: async (connectionId) => void closed.push(connectionId),
+      },
+    });
+
+    expect(posted.sort()).toEqual(['conn-2', 'conn-3']);
+    expect(closed).toEqual(['conn-1']);
+    expect(report).toMatchObject({ delivered: 2, expired: 1, failed: 0 });
+  });
+
   it('posts to the owner’s subscriptions only, from each one’s first seq on', async () => {
     const store = subscriberPages([
       subscriber(1),
@@ -61,7 +83,7 @@ describe('fanOut', () => {
 
     const report = await fanOut(event('service:a'), {
       store,
-      poster: { post: async (connectionId) => void posted.push(connectionId) },
+      poster: { post: async (connectionId) => void posted.push(connectionId), close },
     });
 
     expect(posted.sort()).toEqual(['conn-1', 'conn-4']);
@@ -79,6 +101,7 @@ describe('fanOut', () => {
       firstRetryDelayMs: 1,
       onFailure: (connectionId) => failures.push(connectionId),
       poster: {
+        close,
         post: async (connectionId) => {
           const attempt = (tries.get(connectionId) ?? 0) + 1;
           tries.set(connectionId, attempt);
@@ -103,7 +126,7 @@ describe('fanOut', () => {
     const options = {
       store,
       maxSubscribers: 5,
-      poster: { post: async (connectionId: string) => void posted.push(connectionId) },
+      poster: { post: async (connectionId: string) => void posted.push(connectionId), close },
     };
 
     const first = await fanOut(event('service:a'), options);
@@ -121,7 +144,7 @@ describe('fanOut', () => {
     const report = await fanOut(event('service:a'), {
       store,
       maxSubscribers: 5,
-      poster: { post: async () => undefined },
+      poster: { post: async () => undefined, close },
     });
 
     expect(report).toMatchObject({ delivered: 5 });
@@ -137,6 +160,7 @@ describe('fanOut', () => {
       store,
       concurrency: 7,
       poster: {
+        close,
         post: async () => {
           inFlight += 1;
           most = Math.max(most, inFlight);
