@@ -82,9 +82,23 @@ export interface LocalWebSocketApi {
 interface OpenConnection extends ManagedConnection {
   readonly connectionId: string;
   readonly authorizer: Record<string, unknown>;
+  readonly client: ClientDetails;
+  /** The messages in hand, one after another. */
   queue: Promise<void>;
+  /** Set once a frame broke the quota: nothing more is routed. */
   refused: boolean;
 }
+
+/** What API Gateway tells every handler about the client of a connection. */
+interface ClientDetails {
+  readonly host: string;
+  readonly sourceIp: string;
+  readonly userAgent: string;
+  /** Epoch milliseconds. */
+  readonly connectedAt: number;
+}
+
+type EventType = 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
 
 /** An id in the shape of API Gateway's connection ids: 14 characters and `=`. */
 const newConnectionId = (): string =>
@@ -203,184 +217,261 @@ const frameSizeGuard = (onTooBig: () => void): ((chunk: Buffer) => void) => {
   };
 };
 
-/** Starts answering WebSocket upgrades at `/v1/events` on `options.server`. */
-export const startLocalWebSocketApi = (options: LocalWebSocketApiOptions): LocalWebSocketApi => {
-  const stage = options.stage ?? WEBSOCKET_STAGE_NAME;
-  const routes = options.routes ?? WEBSOCKET_ROUTES;
-  const connections = new Map<string, OpenConnection>();
-  const running = new Set<Promise<unknown>>();
-  const protocols = new WeakMap<IncomingMessage, string>();
-  const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
-  const maxConnectionMs = options.maxConnectionMs ?? MAX_CONNECTION_MS;
-  let stopping = false;
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_MESSAGE_BYTES,
-    handleProtocols: (_offered, request) => protocols.get(request) ?? false,
-  });
+/** The `requestContext` of a WebSocket event, as API Gateway builds it. */
+const requestContext = (
+  stage: string,
+  connectionId: string,
+  routeKey: string,
+  eventType: EventType,
+  client: ClientDetails,
+) => {
+  const now = new Date();
 
-  const track = <T>(work: Promise<T>): Promise<T> => {
-    running.add(work);
-    void work.finally(() => running.delete(work)).catch(() => undefined);
+  return {
+    routeKey,
+    eventType,
+    extendedRequestId: newRequestId(),
+    requestTime: requestTime(now),
+    messageDirection: 'IN',
+    stage,
+    connectedAt: client.connectedAt,
+    requestTimeEpoch: now.getTime(),
+    identity: { sourceIp: client.sourceIp, userAgent: client.userAgent },
+    requestId: newRequestId(),
+    domainName: client.host,
+    connectionId,
+    apiId: 'local',
+  };
+};
+
+const clientOf = (request: IncomingMessage): ClientDetails => ({
+  host: request.headers.host ?? 'localhost',
+  sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+  userAgent: request.headers['user-agent'] ?? '',
+  connectedAt: Date.now(),
+});
+
+/** Headers and query string as `$connect` and its authorizer receive them. */
+const connectRequestFields = (request: IncomingMessage) => {
+  const headers = rawHeaders(request);
+  const queryStringParameters = queryOf(request);
+
+  return {
+    headers,
+    multiValueHeaders: Object.fromEntries(
+      Object.entries(headers).map(([name, value]) => [name, value.split(',')]),
+    ),
+    ...(queryStringParameters === undefined ? {} : { queryStringParameters }),
+  };
+};
+
+/** API Gateway's idle timeout and connection lifetime, both closing with 1001. */
+const watchQuotas = (
+  closeWith: (code: number, reason: string) => void,
+  idleTimeoutMs: number,
+  maxConnectionMs: number,
+): { touch: () => void; clear: () => void } => {
+  const goAway = (): void => closeWith(CLOSE_CODES.goingAway, 'Going away');
+  const lifetime = setTimeout(goAway, maxConnectionMs);
+  lifetime.unref();
+  let idle: NodeJS.Timeout | undefined;
+  const touch = (): void => {
+    clearTimeout(idle);
+    idle = setTimeout(goAway, idleTimeoutMs);
+    idle.unref();
+  };
+  touch();
+
+  return {
+    touch,
+    clear: () => {
+      clearTimeout(idle);
+      clearTimeout(lifetime);
+    },
+  };
+};
+
+/** The WebSocket API of one HTTP server; see the file comment. */
+class LocalWebSocketApiServer implements LocalWebSocketApi {
+  private readonly stage: string;
+  private readonly routes: readonly WebSocketRouteDeclaration[];
+  private readonly connections = new Map<string, OpenConnection>();
+  private readonly running = new Set<Promise<unknown>>();
+  private readonly protocols = new WeakMap<IncomingMessage, string>();
+  private readonly wss: WebSocketServer;
+  private stopping = false;
+
+  constructor(private readonly options: LocalWebSocketApiOptions) {
+    this.stage = options.stage ?? WEBSOCKET_STAGE_NAME;
+    this.routes = options.routes ?? WEBSOCKET_ROUTES;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_MESSAGE_BYTES,
+      handleProtocols: (_offered, request) => this.protocols.get(request) ?? false,
+    });
+    options.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.onUpgrade(request, socket, head);
+    });
+  }
+
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  find(connectionId: string): ManagedConnection | undefined {
+    return this.connections.get(connectionId);
+  }
+
+  async whenIdle(): Promise<void> {
+    while (this.running.size > 0) {
+      await Promise.allSettled([...this.running]);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true;
+    for (const client of this.wss.clients) {
+      client.terminate();
+    }
+    this.connections.clear();
+
+    await Promise.allSettled([...this.running]);
+    await new Promise<void>((done) => this.wss.close(() => done()));
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    void work.finally(() => this.running.delete(work)).catch(() => undefined);
 
     return work;
-  };
+  }
 
-  const routeFor = (routeKey: string): WebSocketRouteDeclaration | undefined =>
-    routes.find((route) => route.routeKey === routeKey);
+  private routeFor(routeKey: string): WebSocketRouteDeclaration | undefined {
+    return this.routes.find((route) => route.routeKey === routeKey);
+  }
 
-  const requestContext = (
-    connectionId: string,
-    routeKey: string,
-    eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT',
-    request: { host: string; sourceIp: string; userAgent: string; connectedAt: number },
-  ) => {
-    const now = new Date();
-
-    return {
-      routeKey,
-      eventType,
-      extendedRequestId: newRequestId(),
-      requestTime: requestTime(now),
-      messageDirection: 'IN',
-      stage,
-      connectedAt: request.connectedAt,
-      requestTimeEpoch: now.getTime(),
-      identity: { sourceIp: request.sourceIp, userAgent: request.userAgent },
-      requestId: newRequestId(),
-      domainName: request.host,
-      connectionId,
-      apiId: 'local',
-    };
-  };
-
-  const invokeRoute = async (routeKey: string, event: unknown): Promise<unknown> => {
-    const route = routeFor(routeKey) ?? routeFor('$default');
+  private async invokeRoute(routeKey: string, event: unknown): Promise<unknown> {
+    const route = this.routeFor(routeKey) ?? this.routeFor('$default');
     if (route === undefined) {
       throw new Error(`websocketServer.noRoute: no route ${routeKey} and no $default`);
     }
 
-    return options.invoke(route.id, route.handler, event);
-  };
+    return this.options.invoke(route.id, route.handler, event);
+  }
 
-  const disconnect = (connection: OpenConnection, code: number, reason: string): void => {
-    connections.delete(connection.connectionId);
-    const route = routeFor('$disconnect');
-    if (stopping || route === undefined) {
+  private onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => undefined);
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (path !== WEBSOCKET_PATH || this.stopping) {
+      refuseUpgrade(socket, 404);
       return;
     }
-    const context = requestContext(connection.connectionId, '$disconnect', 'DISCONNECT', {
-      host: 'localhost',
-      sourceIp: connection.sourceIp,
-      userAgent: connection.userAgent,
-      connectedAt: connection.connectedAt.getTime(),
-    });
-    const event = {
-      headers: {},
-      requestContext: {
-        ...context,
-        disconnectStatusCode: code,
-        disconnectReason: reason,
-        authorizer: connection.authorizer,
-      },
-      isBase64Encoded: false,
-    };
-    void track(options.invoke(route.id, route.handler, event)).catch((error: unknown) => {
-      options.logger.error('$disconnect failed', { connection_id: connection.connectionId, error });
-    });
-  };
 
-  const handleMessage = async (
-    connection: OpenConnection,
-    socket: WebSocket,
-    data: RawData,
-    isBinary: boolean,
-  ): Promise<void> => {
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    const body = isBinary ? bytes.toString('base64') : bytes.toString('utf8');
-    const route = isBinary ? routeFor('$default') : selectWebSocketRoute(body);
-    const context = requestContext(
-      connection.connectionId,
-      route?.routeKey ?? '$default',
-      'MESSAGE',
-      {
-        host: 'localhost',
-        sourceIp: connection.sourceIp,
-        userAgent: connection.userAgent,
-        connectedAt: connection.connectedAt.getTime(),
-      },
-    );
-    const event = {
-      requestContext: { ...context, messageId: newRequestId(), authorizer: connection.authorizer },
-      body,
-      isBase64Encoded: isBinary,
-    };
-    try {
-      await invokeRoute(context.routeKey, event);
-    } catch (error) {
-      options.logger.error('websocket message handler failed', {
-        connection_id: connection.connectionId,
-        route: context.routeKey,
-        error,
-      });
-      if (socket.readyState === WebSocket.OPEN) {
-        socket.send(
-          JSON.stringify({
-            message: 'Internal server error',
-            connectionId: connection.connectionId,
-            requestId: context.requestId,
-          }),
-        );
-      }
+    void this.track(this.upgrade(request, socket, head)).catch((error: unknown) => {
+      this.options.logger.error('websocket upgrade failed', { error });
+      socket.destroy();
+    });
+  }
+
+  /** The authorizer, then `$connect`, then the handshake: a refusal at any step ends it. */
+  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const connectionId = newConnectionId();
+    const client = clientOf(request);
+    const fields = connectRequestFields(request);
+    const context = requestContext(this.stage, connectionId, '$connect', 'CONNECT', client);
+
+    const authorizer = await this.authorize(fields, context);
+    if (typeof authorizer === 'number') {
+      refuseUpgrade(socket, authorizer);
+      return;
     }
-  };
+    const connected = await this.runConnect(fields, { ...context, authorizer });
+    if (typeof connected === 'number') {
+      refuseUpgrade(socket, connected);
+      return;
+    }
+    if (connected.protocol !== undefined) {
+      this.protocols.set(request, connected.protocol);
+    }
+    if (this.stopping || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
 
-  const open = (
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      this.open(ws, socket, { connectionId, authorizer, client });
+    });
+  }
+
+  /** The authorizer's context, or the status that refuses the upgrade. */
+  private async authorize(
+    fields: ReturnType<typeof connectRequestFields>,
+    context: ReturnType<typeof requestContext>,
+  ): Promise<Record<string, unknown> | number> {
+    const { authorizer } = this.options;
+    let result: APIGatewayAuthorizerResult;
+    try {
+      result = (await this.options.invoke(authorizer.id, authorizer.handler, {
+        type: 'REQUEST',
+        methodArn: `arn:aws:execute-api:us-east-1:000000000000:local/${this.stage}/$connect`,
+        ...fields,
+        stageVariables: {},
+        requestContext: context,
+      })) as APIGatewayAuthorizerResult;
+    } catch (error) {
+      // API Gateway answers an authorizer's `Unauthorized` with 401, any other failure with 500.
+      if (error instanceof Error && error.message === 'Unauthorized') {
+        return 401;
+      }
+      this.options.logger.error('websocket authorizer failed', { error });
+
+      return 500;
+    }
+
+    return isAllowed(result) ? { ...(result.context ?? {}), principalId: result.principalId } : 403;
+  }
+
+  /** Runs `$connect`: the subprotocol it accepts, or the status that refuses the upgrade. */
+  private async runConnect(
+    fields: ReturnType<typeof connectRequestFields>,
+    context: Record<string, unknown> & { connectionId: string },
+  ): Promise<{ protocol?: string } | number> {
+    let result: unknown;
+    try {
+      result = await this.invokeRoute('$connect', {
+        ...fields,
+        requestContext: context,
+        isBase64Encoded: false,
+      });
+    } catch (error) {
+      this.options.logger.error('$connect failed', { connection_id: context.connectionId, error });
+
+      return 500;
+    }
+    if (!isSuccess(result)) {
+      return (result as { statusCode: number }).statusCode;
+    }
+    const headers = (result as { headers?: Record<string, string> } | null)?.headers;
+
+    return { protocol: headers?.['Sec-WebSocket-Protocol'] };
+  }
+
+  private open(
     socket: WebSocket,
     rawSocket: Duplex,
-    connectionId: string,
-    details: { sourceIp: string; userAgent: string; connectedAt: number },
-    authorizer: Record<string, unknown>,
-  ): void => {
+    opened: Pick<OpenConnection, 'connectionId' | 'authorizer' | 'client'>,
+  ): void {
     const closeWith = (code: number, reason: string): void => {
       if (socket.readyState === WebSocket.OPEN) {
         socket.close(code, reason);
       }
     };
-    let idle: NodeJS.Timeout | undefined;
-    const touch = (): void => {
-      connection.lastActiveAt = new Date();
-      clearTimeout(idle);
-      idle = setTimeout(() => closeWith(CLOSE_CODES.goingAway, 'Going away'), idleTimeoutMs);
-      idle.unref();
-    };
-    const lifetime = setTimeout(
-      () => closeWith(CLOSE_CODES.goingAway, 'Going away'),
-      maxConnectionMs,
+    const timers = watchQuotas(
+      closeWith,
+      this.options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+      this.options.maxConnectionMs ?? MAX_CONNECTION_MS,
     );
-    lifetime.unref();
-    const connection: OpenConnection = {
-      connectionId,
-      authorizer,
-      connectedAt: new Date(details.connectedAt),
-      sourceIp: details.sourceIp,
-      userAgent: details.userAgent,
-      lastActiveAt: new Date(),
-      queue: Promise.resolve(),
-      refused: false,
-      send: async (message) =>
-        new Promise<void>((resolve, reject) => {
-          if (socket.readyState !== WebSocket.OPEN) {
-            reject(new Error('websocketServer.closed: the connection is closed'));
-            return;
-          }
-          touch();
-          socket.send(message, { binary: false }, (error) => (error ? reject(error) : resolve()));
-        }),
-      close: () => closeWith(CLOSE_CODES.normal, 'Closed by the management endpoint'),
-    };
-    connections.set(connectionId, connection);
-    touch();
+    const connection = this.register(socket, opened, closeWith, timers.touch);
 
     // Ahead of `ws`'s own listener, so an oversized frame is caught before it becomes a message.
     rawSocket.prependListener(
@@ -394,124 +485,126 @@ export const startLocalWebSocketApi = (options: LocalWebSocketApiOptions): Local
       if (connection.refused) {
         return;
       }
-      touch();
-      connection.queue = connection.queue.then(() =>
-        track(handleMessage(connection, socket, data, isBinary)),
+      connection.lastActiveAt = new Date();
+      timers.touch();
+      connection.queue = connection.queue.then(async () =>
+        this.track(this.handleMessage(connection, socket, data, isBinary)),
       );
     });
     // `ws` closes with 1009 itself when a message exceeds `maxPayload`, and reports it here.
     socket.on('error', () => undefined);
     socket.on('close', (code, reason) => {
-      clearTimeout(idle);
-      clearTimeout(lifetime);
-      disconnect(connection, code, reason.toString('utf8'));
+      timers.clear();
+      this.disconnect(connection, code, reason.toString('utf8'));
     });
-  };
+  }
 
-  const upgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const connectionId = newConnectionId();
-    const headers = rawHeaders(request);
-    const queryStringParameters = queryOf(request);
-    const details = {
-      host: request.headers.host ?? 'localhost',
-      sourceIp: request.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
-      userAgent: request.headers['user-agent'] ?? '',
-      connectedAt: Date.now(),
+  private register(
+    socket: WebSocket,
+    opened: Pick<OpenConnection, 'connectionId' | 'authorizer' | 'client'>,
+    closeWith: (code: number, reason: string) => void,
+    onActivity: () => void,
+  ): OpenConnection {
+    const connection: OpenConnection = {
+      ...opened,
+      connectedAt: new Date(opened.client.connectedAt),
+      sourceIp: opened.client.sourceIp,
+      userAgent: opened.client.userAgent,
+      lastActiveAt: new Date(),
+      queue: Promise.resolve(),
+      refused: false,
+      send: async (message) =>
+        new Promise<void>((resolve, reject) => {
+          if (socket.readyState !== WebSocket.OPEN) {
+            reject(new Error('websocketServer.closed: the connection is closed'));
+            return;
+          }
+          connection.lastActiveAt = new Date();
+          onActivity();
+          socket.send(message, { binary: false }, (error) => (error ? reject(error) : resolve()));
+        }),
+      close: () => closeWith(CLOSE_CODES.normal, 'Closed by the management endpoint'),
     };
-    const context = requestContext(connectionId, '$connect', 'CONNECT', details);
-    const common = {
-      headers,
-      multiValueHeaders: Object.fromEntries(
-        Object.entries(headers).map(([name, value]) => [name, value.split(',')]),
-      ),
-      ...(queryStringParameters === undefined ? {} : { queryStringParameters }),
-    };
+    this.connections.set(opened.connectionId, connection);
 
-    let authorization: APIGatewayAuthorizerResult;
-    try {
-      authorization = (await options.invoke(options.authorizer.id, options.authorizer.handler, {
-        type: 'REQUEST',
-        methodArn: `arn:aws:execute-api:us-east-1:000000000000:local/${stage}/$connect`,
-        ...common,
-        stageVariables: {},
-        requestContext: context,
-      })) as APIGatewayAuthorizerResult;
-    } catch (error) {
-      const unauthorized = error instanceof Error && error.message === 'Unauthorized';
-      if (!unauthorized) {
-        options.logger.error('websocket authorizer failed', { error });
-      }
-      refuseUpgrade(socket, unauthorized ? 401 : 500);
-      return;
-    }
-    if (!isAllowed(authorization)) {
-      refuseUpgrade(socket, 403);
-      return;
-    }
-    const authorizer = { ...(authorization.context ?? {}), principalId: authorization.principalId };
+    return connection;
+  }
 
-    let connected: unknown;
-    try {
-      connected = await invokeRoute('$connect', {
-        ...common,
-        requestContext: { ...context, authorizer },
-        isBase64Encoded: false,
-      });
-    } catch (error) {
-      options.logger.error('$connect failed', { connection_id: connectionId, error });
-      refuseUpgrade(socket, 500);
-      return;
-    }
-    if (!isSuccess(connected)) {
-      refuseUpgrade(socket, (connected as { statusCode: number }).statusCode);
-      return;
-    }
-    const protocol = (connected as { headers?: Record<string, string> } | null)?.headers?.[
-      'Sec-WebSocket-Protocol'
-    ];
-    if (protocol !== undefined) {
-      protocols.set(request, protocol);
-    }
-    if (stopping || socket.destroyed) {
-      socket.destroy();
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) =>
-      open(ws, socket, connectionId, details, authorizer),
+  private async handleMessage(
+    connection: OpenConnection,
+    socket: WebSocket,
+    data: RawData,
+    isBinary: boolean,
+  ): Promise<void> {
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const body = isBinary ? bytes.toString('base64') : bytes.toString('utf8');
+    const routeKey = isBinary ? '$default' : selectWebSocketRoute(body).routeKey;
+    const context = requestContext(
+      this.stage,
+      connection.connectionId,
+      routeKey,
+      'MESSAGE',
+      connection.client,
     );
-  };
+    const event = {
+      requestContext: { ...context, messageId: newRequestId(), authorizer: connection.authorizer },
+      body,
+      isBase64Encoded: isBinary,
+    };
 
-  options.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => undefined);
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    if (path !== WEBSOCKET_PATH || stopping) {
-      refuseUpgrade(socket, 404);
+    try {
+      await this.invokeRoute(routeKey, event);
+    } catch (error) {
+      this.options.logger.error('websocket message handler failed', {
+        connection_id: connection.connectionId,
+        route: routeKey,
+        error,
+      });
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.send(
+          JSON.stringify({
+            message: 'Internal server error',
+            connectionId: connection.connectionId,
+            requestId: context.requestId,
+          }),
+        );
+      }
+    }
+  }
+
+  private disconnect(connection: OpenConnection, code: number, reason: string): void {
+    this.connections.delete(connection.connectionId);
+    const route = this.routeFor('$disconnect');
+    if (this.stopping || route === undefined) {
       return;
     }
-    void track(upgrade(request, socket, head)).catch((error: unknown) => {
-      options.logger.error('websocket upgrade failed', { error });
-      socket.destroy();
-    });
-  });
+    const context = requestContext(
+      this.stage,
+      connection.connectionId,
+      '$disconnect',
+      'DISCONNECT',
+      connection.client,
+    );
+    const event = {
+      headers: {},
+      requestContext: {
+        ...context,
+        disconnectStatusCode: code,
+        disconnectReason: reason,
+        authorizer: connection.authorizer,
+      },
+      isBase64Encoded: false,
+    };
 
-  return {
-    find: (connectionId) => connections.get(connectionId),
-    get openConnections() {
-      return connections.size;
-    },
-    whenIdle: async () => {
-      while (running.size > 0) {
-        await Promise.allSettled([...running]);
-      }
-    },
-    close: async () => {
-      stopping = true;
-      for (const client of wss.clients) {
-        client.terminate();
-      }
-      connections.clear();
-      await Promise.allSettled([...running]);
-      await new Promise<void>((done) => wss.close(() => done()));
-    },
-  };
-};
+    void this.track(this.options.invoke(route.id, route.handler, event)).catch((error: unknown) => {
+      this.options.logger.error('$disconnect failed', {
+        connection_id: connection.connectionId,
+        error,
+      });
+    });
+  }
+}
+
+/** Starts answering WebSocket upgrades at `/v1/events` on `options.server`. */
+export const startLocalWebSocketApi = (options: LocalWebSocketApiOptions): LocalWebSocketApi =>
+  new LocalWebSocketApiServer(options);
