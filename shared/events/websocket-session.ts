@@ -11,6 +11,13 @@
  * replayed or fanned out, never both. An event fanned out while the replay is still being
  * posted can arrive before the replay's last events; ids tell the client the order.
  *
+ * Known gap: fan-out finds subscriptions through the `by_channel` index, which DynamoDB
+ * updates asynchronously (usually within a second). An event published just after the head
+ * was read, and fanned out before the new subscription shows in the index, reaches neither the
+ * replay nor the fan-out. Closing it needs a second catch-up read after the index has the
+ * subscription (at the price of possible duplicates, which ids would let the client drop); it
+ * is not done. DynamoDB Local updates the index at once, so the local runtime never shows it.
+ *
  * A connection outlives its token otherwise: once the token it was opened with has expired, a
  * message is answered with `UNAUTHORIZED` (`expired`) and the connection is closed.
  *
