@@ -62,6 +62,16 @@ export interface EventDraft {
   readonly sourceId?: string;
 }
 
+export interface ReadOptions {
+  /**
+   * Read the channel's head with an eventually consistent read: half the cost, and still no
+   * holes (a head that is seen at all was written with its events, and the events are read
+   * consistently), but a just-published event may show a moment later. For pollers that read
+   * again soon anyway. Default false.
+   */
+  readonly eventuallyConsistentHead?: boolean;
+}
+
 export interface EventStore {
   /**
    * Publishes `drafts` in order, per channel, and answers the events as stored. Drafts whose
@@ -69,9 +79,14 @@ export interface EventStore {
    */
   append(drafts: readonly EventDraft[]): Promise<StoredEvent[]>;
   /** Events of `channel` with a seq above `afterSeq`, oldest first, at most `limit`. */
-  readEvents(channel: ChannelName, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  readEvents(
+    channel: ChannelName,
+    afterSeq: number,
+    limit: number,
+    options?: ReadOptions,
+  ): Promise<StoredEvent[]>;
   /** The seq of the channel's latest event, 0 before the first. */
-  latestSeq(channel: ChannelName): Promise<number>;
+  latestSeq(channel: ChannelName, options?: ReadOptions): Promise<number>;
 }
 
 export const DEFAULT_EVENT_RETENTION_HOURS = 24;
@@ -189,11 +204,16 @@ export class DynamoDbEventStore implements EventStore {
     return stored;
   }
 
-  async readEvents(channel: ChannelName, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  async readEvents(
+    channel: ChannelName,
+    afterSeq: number,
+    limit: number,
+    options: ReadOptions = {},
+  ): Promise<StoredEvent[]> {
     assertReadArguments(afterSeq, limit);
 
     // The head first: every event up to it has committed, so the read has no holes.
-    const head = await this.latestSeq(channel);
+    const head = await this.latestSeq(channel, options);
     if (head <= afterSeq) {
       return [];
     }
@@ -226,10 +246,14 @@ export class DynamoDbEventStore implements EventStore {
     return events.slice(0, limit);
   }
 
-  async latestSeq(channel: ChannelName): Promise<number> {
+  async latestSeq(channel: ChannelName, options: ReadOptions = {}): Promise<number> {
     const result = await withDynamoDbErrors(() =>
       this.client.send(
-        new GetItemCommand({ TableName: this.table, Key: headKey(channel), ConsistentRead: true }),
+        new GetItemCommand({
+          TableName: this.table,
+          Key: headKey(channel),
+          ConsistentRead: options.eventuallyConsistentHead !== true,
+        }),
       ),
     );
 

@@ -196,6 +196,20 @@ describe('the DynamoDB event store', () => {
     expect(Number(head.Item?.seq?.N)).toBe(await store.latestSeq('audit_events'));
   });
 
+  it('reads the same events with an eventually consistent head read', async () => {
+    const store = tables.store();
+    const before = await store.latestSeq('audit_events');
+    await store.append([auditDraft('aud_ec1'), auditDraft('aud_ec2')]);
+
+    const consistent = await store.readEvents('audit_events', before, 10);
+    const eventual = await store.readEvents('audit_events', before, 10, {
+      eventuallyConsistentHead: true,
+    });
+
+    expect(seqs(consistent)).toEqual([before + 1, before + 2]);
+    expect(eventual).toEqual(consistent);
+  });
+
   it('refuses a negative seq and a limit out of range', async () => {
     const store = tables.store();
 

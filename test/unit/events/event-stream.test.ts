@@ -266,6 +266,26 @@ describe('eventStreamFrames', () => {
     expect(frames.join('')).not.toContain('stream ends');
     expect(reads).toBe(readsAtEnd);
   });
+  it('polls with eventually consistent head reads, and starts with consistent ones', async () => {
+    const seen: Array<boolean | undefined> = [];
+    const store = memoryStore([], { audit_events: 3 });
+    const watching: typeof store = {
+      latestSeq: async (channel, options) => {
+        seen.push(options?.eventuallyConsistentHead);
+        return store.latestSeq(channel);
+      },
+      readEvents: async (channel, afterSeq, limit, options) => {
+        seen.push(options?.eventuallyConsistentHead);
+        return store.readEvents(channel, afterSeq, limit);
+      },
+    };
+
+    await framesOf({ store: watching, channels: [AUDIT] }, 40);
+
+    expect(seen[0]).toBeUndefined();
+    expect(seen.slice(1).length).toBeGreaterThan(0);
+    expect(new Set(seen.slice(1))).toEqual(new Set([true]));
+  });
 });
 
 describe('mergeChannels', () => {
