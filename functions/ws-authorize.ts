@@ -14,7 +14,7 @@ import { UnauthorizedError } from '@shared/errors/gateway-error';
 import { gatewayAuthenticator } from '@shared/identity/gateway-identity';
 import type { Identity } from '@shared/identity/identity';
 import { logger } from '@shared/logging/logger';
-import { recordMetric } from '@shared/metrics/metrics';
+import { flushMetrics, recordMetric } from '@shared/metrics/metrics';
 import { connectAuthorization } from '@shared/events/websocket-token';
 
 /** What `$connect` and the message routes read from `requestContext.authorizer`. */
@@ -74,7 +74,7 @@ const allow = (
   } satisfies WebSocketAuthorizerContext,
 });
 
-export const handler = async (
+const authorize = async (
   event: APIGatewayRequestAuthorizerEvent,
 ): Promise<APIGatewayAuthorizerResult> => {
   try {
@@ -95,5 +95,15 @@ export const handler = async (
     });
 
     throw new Error(UNAUTHORIZED);
+  }
+};
+
+export const handler = async (
+  event: APIGatewayRequestAuthorizerEvent,
+): Promise<APIGatewayAuthorizerResult> => {
+  try {
+    return await authorize(event);
+  } finally {
+    await flushMetrics();
   }
 };

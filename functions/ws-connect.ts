@@ -6,7 +6,7 @@
 import { gatewayConnectionStore } from '@shared/events/connection-store';
 import { acceptedSubprotocol, type HeaderMap } from '@shared/events/websocket-token';
 import { logger } from '@shared/logging/logger';
-import { recordMetric } from '@shared/metrics/metrics';
+import { flushMetrics, recordMetric } from '@shared/metrics/metrics';
 import type { WebSocketAuthorizerContext } from './ws-authorize';
 
 export interface WebSocketConnectEvent {
@@ -24,7 +24,7 @@ export interface WebSocketConnectResult {
   readonly headers?: Record<string, string>;
 }
 
-export const handler = async (event: WebSocketConnectEvent): Promise<WebSocketConnectResult> => {
+const connect = async (event: WebSocketConnectEvent): Promise<WebSocketConnectResult> => {
   const { connectionId, connectedAt, requestId, authorizer } = event.requestContext;
   const identityId = authorizer?.identity_id;
   if (identityId === undefined || identityId === '') {
@@ -50,4 +50,12 @@ export const handler = async (event: WebSocketConnectEvent): Promise<WebSocketCo
     statusCode: 200,
     ...(protocol === undefined ? {} : { headers: { 'Sec-WebSocket-Protocol': protocol } }),
   };
+};
+
+export const handler = async (event: WebSocketConnectEvent): Promise<WebSocketConnectResult> => {
+  try {
+    return await connect(event);
+  } finally {
+    await flushMetrics();
+  }
 };

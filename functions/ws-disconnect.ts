@@ -5,7 +5,7 @@
  */
 import { gatewayConnectionStore } from '@shared/events/connection-store';
 import { logger } from '@shared/logging/logger';
-import { recordMetric } from '@shared/metrics/metrics';
+import { flushMetrics, recordMetric } from '@shared/metrics/metrics';
 
 export interface WebSocketDisconnectEvent {
   readonly requestContext: {
@@ -18,8 +18,12 @@ export interface WebSocketDisconnectEvent {
 export const handler = async (event: WebSocketDisconnectEvent): Promise<{ statusCode: number }> => {
   const { connectionId, requestId, disconnectStatusCode } = event.requestContext;
 
-  await gatewayConnectionStore().deleteConnection(connectionId);
-  recordMetric('WebSocketDisconnections', 1, {});
+  try {
+    await gatewayConnectionStore().deleteConnection(connectionId);
+    recordMetric('WebSocketDisconnections', 1, {});
+  } finally {
+    await flushMetrics();
+  }
   logger.info('websocket disconnected', {
     request_id: requestId,
     connection_id: connectionId,

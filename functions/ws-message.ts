@@ -8,23 +8,28 @@ import { gatewayConnectionPoster } from '@shared/events/connection-poster';
 import { gatewayConnectionStore } from '@shared/events/connection-store';
 import { gatewayEventStore } from '@shared/events/event-store';
 import { handleClientMessage } from '@shared/events/websocket-session';
+import { flushMetrics } from '@shared/metrics/metrics';
 
 export const handler = async (
   event: APIGatewayProxyWebsocketEventV2,
 ): Promise<{ statusCode: number }> => {
-  await handleClientMessage(
-    {
-      store: gatewayConnectionStore(),
-      poster: gatewayConnectionPoster(),
-      events: gatewayEventStore(),
-    },
-    {
-      connectionId: event.requestContext.connectionId,
-      requestId: event.requestContext.requestId,
-      body: event.body,
-      isBase64Encoded: event.isBase64Encoded,
-    },
-  );
+  try {
+    await handleClientMessage(
+      {
+        store: gatewayConnectionStore(),
+        poster: gatewayConnectionPoster(),
+        events: gatewayEventStore(),
+      },
+      {
+        connectionId: event.requestContext.connectionId,
+        requestId: event.requestContext.requestId,
+        body: event.body,
+        isBase64Encoded: event.isBase64Encoded,
+      },
+    );
+  } finally {
+    await flushMetrics();
+  }
 
   return { statusCode: 200 };
 };
