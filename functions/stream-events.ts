@@ -14,6 +14,7 @@ import {
   eventStreamSettings,
   parseChannels,
   parseCursor,
+  streamStart,
 } from '@shared/events/event-stream';
 import { streamingRoute } from '@shared/lambda/streaming-route';
 import { recordMetric } from '@shared/metrics/metrics';
@@ -51,13 +52,19 @@ export const handler = streamingRoute('streamEvents', {
       Date.now() + context.getRemainingTimeInMillis() - END_MARGIN_MS,
     );
 
+    // Positions are fixed before the answer: once the client sees the stream open, nothing
+    // published afterwards can be missed, and a failing read is still an envelope.
+    const store = gatewayEventStore();
+    const start = await streamStart({ store, channels, resumeFrom });
+
     recordMetric('SseStreams', 1, {});
     const clientGone = new AbortController();
     const frames = eventStreamFrames({
-      store: gatewayEventStore(),
+      store,
       subscriber: identity,
       channels,
       resumeFrom,
+      start,
       deadlineMs,
       pollIntervalMs: settings.pollIntervalMs,
       heartbeatIntervalMs: settings.heartbeatIntervalMs,

@@ -207,6 +207,8 @@ export interface EventStreamOptions {
   readonly pollIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   readonly now?: () => number;
+  /** Where the stream starts, when read already; read first thing otherwise. */
+  readonly start?: StreamStart;
   /**
    * Aborted when nobody reads any more (the client went away): the stream stops at once, not
    * at its next frame, so that a quiet stream does not poll on for nothing.
@@ -259,13 +261,22 @@ export const mergeChannels = (perChannel: readonly (readonly StoredEvent[])[]): 
   }
 };
 
+/** Where a stream starts: each channel's position, and what a resume could not replay. */
+export interface StreamStart {
+  readonly cursor: ReadonlyMap<ChannelName, number>;
+  /** `events.missed` frames, one per resumed channel whose next events have expired. */
+  readonly frames: readonly string[];
+}
+
 /**
  * Where each channel starts, and the frames reporting what a resume could not replay: for a
  * resumed channel whose next event has expired, the seqs from the cursor to the oldest kept.
+ * The function reads it before it answers, so that once a client sees the stream open, every
+ * event published from then on reaches it.
  */
-const startingPoints = async (
-  options: EventStreamOptions,
-): Promise<{ cursor: Map<ChannelName, number>; frames: string[] }> => {
+export const streamStart = async (
+  options: Pick<EventStreamOptions, 'store' | 'channels' | 'resumeFrom'>,
+): Promise<StreamStart> => {
   const cursor = new Map<ChannelName, number>();
   const gaps: Array<{ channel: ChannelName; first: number; last: number }> = [];
   for (const channel of options.channels) {
@@ -305,13 +316,13 @@ const startingPoints = async (
 /**
  * The frames of one stream, until `deadlineMs` or until the consumer stops reading: the
  * reconnect delay, what a resume could not replay, then each event the subscriber may receive,
- * heartbeats in between, and a last comment. Stopping the iteration (the client went away)
- * ends it at the next poll.
+ * heartbeats in between, and a last comment. An aborted `signal` (the client went away) ends
+ * it at once.
  */
 export async function* eventStreamFrames(options: EventStreamOptions): AsyncGenerator<string> {
   const now = options.now ?? Date.now;
-  const start = await startingPoints(options);
-  const cursor = start.cursor;
+  const start = options.start ?? (await streamStart(options));
+  const cursor = new Map(start.cursor);
   yield `retry: ${SSE_RETRY_MS}\n${sseComment('stream open')}`;
   yield* start.frames;
 

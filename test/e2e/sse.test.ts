@@ -35,13 +35,15 @@ const follow = (options: Parameters<typeof openSse>[1]): SseClient => {
   return client;
 };
 
-/** Resolves once the stream is open and past its first poll, so it sees what follows. */
+/**
+ * Resolves once the stream is open. No pause after it: the stream fixes its position before it
+ * answers, so whatever is written once the client sees it open must reach it.
+ */
 const opened = async (client: SseClient): Promise<void> => {
   await new Promise<void>((resolve, reject) => {
     client.source.addEventListener('open', () => resolve());
     client.source.addEventListener('error', (error) => reject(new Error(String(error.code))));
   });
-  await new Promise((resolve) => setTimeout(resolve, 400));
 };
 
 /** A task driven from creation to completion; its id. */
