@@ -24,6 +24,9 @@ const SERVICE_OF_TABLE: Record<TableId, ServiceName> = {
   auditCheckpoints: 'blux-guard',
   rateCounters: 'blux-guard',
   clients: 'blux-reg',
+  // The event channels carry task and audit changes out to subscribers: part of serving tasks.
+  events: 'blux-lite',
+  connections: 'blux-lite',
 };
 
 /** The token keys answer: the ring is readable locally, KMS gives the public keys in AWS. */
@@ -45,7 +48,12 @@ const queueChecksOf = (service: ServiceName): HealthCheck[] => {
 };
 
 const checks: Record<ServiceName, readonly HealthCheck[]> = {
-  'blux-lite': [tableProbe('tasks'), ...queueChecksOf('blux-lite')],
+  'blux-lite': [
+    tableProbe('tasks'),
+    tableProbe('events'),
+    tableProbe('connections'),
+    ...queueChecksOf('blux-lite'),
+  ],
   'blux-guard': [
     tableProbe('audit'),
     tableProbe('auditCheckpoints'),

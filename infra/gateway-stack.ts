@@ -7,7 +7,7 @@
  */
 import { CfnOutput, Duration, Stack, Tags, Token, Validations, type StackProps } from 'aws-cdk-lib';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IFunction, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ROUTES, type RouteDeclaration, type TableAccess } from '@shared/catalog/routes';
@@ -22,6 +22,7 @@ import { DATASET_BUCKET_VARIABLE } from '@shared/tasks/executors/dataset-stores'
 import { FAILURE_QUEUE_URLS_VARIABLE } from '@shared/health/backlog-checks';
 import { AuditSecrets } from '@infra/constructs/audit-secrets';
 import { DatasetBucket } from '@infra/constructs/dataset-bucket';
+import { GatewayEventStreamApi } from '@infra/constructs/event-stream-api';
 import type { GatewayCustomDomainSettings } from '@infra/constructs/gateway-domain';
 import { GatewayHttpApi } from '@infra/constructs/http-api';
 import {
@@ -33,6 +34,8 @@ import { RouteFunction } from '@infra/constructs/route-function';
 import { ScheduledFunction } from '@infra/constructs/scheduled-function';
 import { StreamConsumerFunction } from '@infra/constructs/stream-consumer-function';
 import { TokenSigningKey } from '@infra/constructs/token-signing-key';
+import { GatewayWebSocketApi } from '@infra/constructs/websocket-api';
+import { WEBSOCKET_AUTHORIZER, WEBSOCKET_ROUTES } from '@shared/catalog/websocket-routes';
 import { InfraConfigError } from '@infra/infra-error';
 import { pascalCase } from '@infra/naming';
 import { POWERTOOLS_SERVICE_NAME } from '@infra/constructs/gateway-function';
@@ -64,6 +67,8 @@ export const HEALTH_ROUTE_ID = 'getHealth';
 
 /** The route that renders the stage's CloudWatch metrics for Prometheus. */
 export const METRICS_ROUTE_ID = 'getMetrics';
+/** The stream consumer that posts events to WebSocket connections. */
+export const FAN_OUT_CONSUMER_ID = 'fanOutEvents';
 
 /** Audit table access that can add entries: such functions learn the retention. */
 const AUDIT_WRITING_ACCESS: readonly TableAccess[] = ['append', 'readAppend', 'write', 'readWrite'];
@@ -192,6 +197,9 @@ export class GatewayStack extends Stack {
   readonly datasetBucket: DatasetBucket;
   readonly scheduledFunctions: ReadonlyMap<string, ScheduledFunction>;
   readonly observability: GatewayObservability;
+  /** The streaming routes (`GET /v1/events` as SSE), each a REST API in STREAM mode. */
+  readonly eventStreamApi: GatewayEventStreamApi;
+  readonly websocketApi: GatewayWebSocketApi;
 
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
     const {
@@ -274,6 +282,31 @@ export class GatewayStack extends Stack {
     }
     this.addOutputs();
 
+    // An HTTP API cannot stream; the SSE route is a REST API mapped on the same domain.
+    this.eventStreamApi = new GatewayEventStreamApi(this, 'EventStreamApi', {
+      stage,
+      tables: this.tables,
+      tracing,
+      identity: {
+        issuer: this.httpApi.baseUrl,
+        audience,
+        trustedIssuers,
+        tokenSigningKey: this.tokenSigningKey,
+      },
+      domainName: this.httpApi.domain?.domainName,
+      mutualTls: this.httpApi.domain?.mutualTls,
+    });
+    for (const streaming of this.eventStreamApi.routes.values()) {
+      connectAuditRetention(streaming.function, streaming.route.tables, auditRetentionDays);
+      new CfnOutput(this, `${pascalCase(streaming.route.id)}Url`, {
+        description: `${streaming.route.method} ${streaming.route.path} (streamed)`,
+        value:
+          this.httpApi.domain === undefined
+            ? streaming.url
+            : `${this.httpApi.domain.baseUrl}${streaming.route.path}`,
+      });
+    }
+
     const consumerFunctions = new Map<string, StreamConsumerFunction>();
     for (const consumer of streamConsumers ?? STREAM_CONSUMERS) {
       const isSealer = consumer.id === AUDIT_SEALER_CONSUMER_ID;
@@ -318,6 +351,37 @@ export class GatewayStack extends Stack {
     }
     this.scheduledFunctions = scheduledFunctions;
 
+    this.websocketApi = new GatewayWebSocketApi(this, 'WebSocketApi', {
+      stage,
+      tables: this.tables,
+      tracing,
+      identity: {
+        issuer: this.httpApi.baseUrl,
+        audience,
+        trustedIssuers,
+        tokenSigningKey: this.tokenSigningKey,
+      },
+    });
+    connectAuditRetention(
+      this.websocketApi.authorizerFunction,
+      WEBSOCKET_AUTHORIZER.tables,
+      auditRetentionDays,
+    );
+    for (const route of WEBSOCKET_ROUTES) {
+      const fn = this.websocketApi.routeFunctions.get(route.handler);
+      if (fn !== undefined) {
+        connectAuditRetention(fn, route.tables, auditRetentionDays);
+      }
+    }
+    const fanOut = consumerFunctions.get(FAN_OUT_CONSUMER_ID);
+    if (fanOut !== undefined) {
+      this.websocketApi.grantManageConnections(fanOut.function);
+    }
+    new CfnOutput(this, 'EventsWebSocketUrl', {
+      description: 'Where WebSocket clients connect to follow events',
+      value: this.websocketApi.url,
+    });
+
     connectFailureQueues(routeFunctions.get(HEALTH_ROUTE_ID), consumerFunctions);
     connectCloudWatchReads(routeFunctions.get(METRICS_ROUTE_ID));
     this.observability = new GatewayObservability(this, 'Observability', {
@@ -332,15 +396,30 @@ export class GatewayStack extends Stack {
           { id: consumerId, function: consumer.function, failureQueue: consumer.failureQueue },
         ]),
       ),
-      otherFunctions: new Map(
-        [...scheduledFunctions].map(([scheduleId, scheduled]) => [scheduleId, scheduled.function]),
-      ),
+      otherFunctions: this.otherFunctions(),
       sealerConsumerId: consumerFunctions.has(AUDIT_SEALER_CONSUMER_ID)
         ? AUDIT_SEALER_CONSUMER_ID
         : undefined,
       alarmTopic,
       thresholds: alarmThresholds,
     });
+  }
+
+  /** The functions that are neither routes nor stream consumers, by a name of their own. */
+  private otherFunctions(): ReadonlyMap<string, IFunction> {
+    const functions = new Map<string, IFunction>();
+    for (const [scheduleId, scheduled] of this.scheduledFunctions) {
+      functions.set(`schedule:${scheduleId}`, scheduled.function);
+    }
+    for (const streaming of this.eventStreamApi.routes.values()) {
+      functions.set(`streaming:${streaming.route.id}`, streaming.function);
+    }
+    functions.set('websocket:authorizer', this.websocketApi.authorizerFunction);
+    for (const [handler, fn] of this.websocketApi.routeFunctions) {
+      functions.set(`websocket:${handler}`, fn);
+    }
+
+    return functions;
   }
 
   private addOutputs(): void {

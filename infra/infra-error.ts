@@ -50,6 +50,12 @@ export const INFRA_ERROR_CODES = [
   'gatewayObservability.invalidThreshold',
   'gatewayObservability.unknownSealer',
   'gatewayObservability.tooManyChannels',
+  'websocketApi.missingRoute',
+  'websocketApi.duplicateRouteKey',
+  'websocketApi.invalidRouteId',
+  'eventStreamApi.invalidRouteId',
+  'eventStreamApi.streamTooLong',
+  'eventStreamApi.invalidPath',
 ] as const;
 
 export type InfraErrorCode = (typeof INFRA_ERROR_CODES)[number];

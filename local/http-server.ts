@@ -3,8 +3,10 @@
  * Gateway would (or `$default`), invokes the very handler Lambda would, and writes its result.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createRouteMatcher } from '@shared/catalog/route-matcher';
 import type { RouteDeclaration } from '@shared/catalog/routes';
+import type { StreamingRouteDeclaration } from '@shared/catalog/streaming-routes';
 import { internalEnvelope, toEnvelope } from '@shared/errors/envelope';
 import {
   GatewayError,
@@ -13,6 +15,7 @@ import {
 } from '@shared/errors/gateway-error';
 import { checkPeerCertificate } from './client-certificate';
 import { newRequestId, toHttpApiEvent, writeHttpApiResult } from './http-api-event';
+import { toRestProxyEvent } from './streaming';
 
 /** API Gateway's own limit on a request payload. */
 export const API_GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
@@ -23,10 +26,25 @@ export interface LocalLogger {
   error(message: string, fields: Record<string, unknown>): void;
 }
 
+/**
+ * Routes whose function streams its response. In AWS each is a REST API method in STREAM mode
+ * on the same custom domain; here they are served on the same port, ahead of the HTTP API's.
+ */
+export interface StreamingRoutes {
+  readonly routes: readonly StreamingRouteDeclaration[];
+  /** Calls the route's function with its REST API event; resolves when the response is over. */
+  readonly invoke: (
+    route: StreamingRouteDeclaration,
+    event: APIGatewayProxyEvent,
+    response: ServerResponse,
+  ) => Promise<void>;
+}
+
 export interface HttpServerOptions {
   readonly routes: readonly RouteDeclaration[];
   readonly invoke: RouteInvoker;
   readonly logger: LocalLogger;
+  readonly streaming?: StreamingRoutes;
 }
 
 const readBody = async (request: IncomingMessage): Promise<Buffer> => {
@@ -56,6 +74,55 @@ const writeError = (response: ServerResponse, error: GatewayError, requestId: st
   );
 };
 
+const internalError = (response: ServerResponse, requestId: string): void => {
+  writeHttpApiResult(
+    response,
+    {
+      statusCode: 500,
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+      body: JSON.stringify(internalEnvelope()),
+    },
+    requestId,
+  );
+};
+
+/**
+ * Serves a request to a streaming route. A function that fails before writing anything gets
+ * API Gateway's bare 500; one that fails mid-stream has its response cut.
+ */
+const serveStreaming = async (
+  streaming: StreamingRoutes,
+  route: StreamingRouteDeclaration,
+  input: { request: IncomingMessage; response: ServerResponse; requestId: string },
+  logger: LocalLogger,
+  clientCert: Parameters<typeof toRestProxyEvent>[0]['clientCert'],
+): Promise<void> => {
+  const { request, response, requestId } = input;
+  try {
+    const body = await readBody(request);
+    const event = toRestProxyEvent({
+      request,
+      body,
+      route,
+      requestId,
+      now: new Date(),
+      ...(clientCert === undefined ? {} : { clientCert }),
+    });
+    await streaming.invoke(route, event, response);
+  } catch (error) {
+    if (error instanceof PayloadTooLargeError) {
+      writeError(response, error, requestId);
+      return;
+    }
+    logger.error('streaming handler failed', { request_id: requestId, route: route.id, error });
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    internalError(response, requestId);
+  }
+};
+
 /** The request listener; usable on an HTTP or an HTTPS server. */
 export const createRequestListener = (options: HttpServerOptions) => {
   const matcher = createRouteMatcher(options.routes);
@@ -74,6 +141,19 @@ export const createRequestListener = (options: HttpServerOptions) => {
         { details: { reason: peer.reason } },
       );
       writeError(response, refusal, requestId);
+      return;
+    }
+    const streamingRoute = options.streaming?.routes.find(
+      (candidate) => candidate.method === request.method && candidate.path === path,
+    );
+    if (options.streaming !== undefined && streamingRoute !== undefined) {
+      await serveStreaming(
+        options.streaming,
+        streamingRoute,
+        { request, response, requestId },
+        options.logger,
+        peer.kind === 'verified' ? peer.certificate : undefined,
+      );
       return;
     }
     try {
@@ -97,15 +177,7 @@ export const createRequestListener = (options: HttpServerOptions) => {
       }
       // What Lambda and API Gateway do when a function fails: a bare 500, logged here.
       options.logger.error('handler failed', { request_id: requestId, path, error });
-      writeHttpApiResult(
-        response,
-        {
-          statusCode: 500,
-          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-          body: JSON.stringify(internalEnvelope()),
-        },
-        requestId,
-      );
+      internalError(response, requestId);
     }
   };
 };

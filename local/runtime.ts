@@ -15,7 +15,13 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 import { SCHEDULES, type ScheduleDeclaration } from '@shared/catalog/schedules';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
+import { STREAMING_ROUTES } from '@shared/catalog/streaming-routes';
 import { TABLE_IDS, TABLES, physicalTableName } from '@shared/catalog/tables';
+import {
+  WEBSOCKET_AUTHORIZER,
+  WEBSOCKET_MANAGEMENT_ENDPOINT_VARIABLE,
+  WEBSOCKET_STAGE_NAME,
+} from '@shared/catalog/websocket-routes';
 import { ensureFirstClient, type BootstrapResult } from '@shared/identity/bootstrap';
 import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
 import { openLocalKeyRing } from '@shared/identity/tokens/local-key-ring';
@@ -35,7 +41,10 @@ import { invokeHandler, loadHandler, type LambdaHandler } from './handlers';
 import { createHttpServer, createRequestListener, type LocalLogger } from './http-server';
 import { startSchedule, type LocalSchedule } from './scheduler';
 import { startStreamPoller, type StreamPoller } from './stream-poller';
+import { loadStreamingRoutes } from './streaming';
 import { ensureTables } from './tables';
+import { withConnectionsEndpoint } from './connections-endpoint';
+import { startLocalWebSocketApi, type LocalWebSocketApi } from './websocket-server';
 
 export const DEFAULT_PORT = 8080;
 export const LOCAL_STAGE = 'local';
@@ -88,6 +97,8 @@ export interface LocalGateway {
   readonly routeKeys: readonly string[];
   /** The client made or confirmed at start from `BLUX_CLIENT_*`; its secret only when new. */
   readonly firstClient: BootstrapResult;
+  /** The WebSocket API at `/v1/events` on the same port, and its `@connections` endpoint. */
+  readonly websocket: LocalWebSocketApi;
   /** Resolves once every stream record written so far has been handled. */
   whenIdle(): Promise<void>;
   stop(): Promise<void>;
@@ -320,11 +331,14 @@ export const startLocalGateway = async (
     registerMetricSink(metrics);
     installPrometheusSink(metrics);
     const handlers = await loadRouteHandlers(ROUTES);
+    // GET /v1/events as SSE: a REST API streaming method in AWS, the same port here.
+    const streaming = await loadStreamingRoutes(STREAMING_ROUTES);
     const consumers = [...STREAM_CONSUMERS, ...(options.extraStreamConsumers ?? [])];
     const streams = await startConsumers(consumers, streamArns, dynamoEndpoint, logger);
     const schedules = await startSchedules(options.schedules ?? SCHEDULES, logger);
     ready = createRequestListener({
       routes: ROUTES,
+      streaming,
       logger,
       invoke: (route, event) => {
         const handler = handlers.get(route.id);
@@ -335,7 +349,23 @@ export const startLocalGateway = async (
         return invokeHandler(handler, `blux-local-${route.id}`, event);
       },
     });
-    http.serve(ready);
+    // The handlers post to connections through the same port, as they would through the
+    // WebSocket API's own stage URL in AWS.
+    process.env[WEBSOCKET_MANAGEMENT_ENDPOINT_VARIABLE] =
+      `http://localhost:${port}/${WEBSOCKET_STAGE_NAME}`;
+    const websocketHandlers = new Map<string, LambdaHandler>();
+    const websocket = startLocalWebSocketApi({
+      server: http.server,
+      authorizer: WEBSOCKET_AUTHORIZER,
+      logger,
+      invoke: async (functionId, handlerModule, event) => {
+        const handler = websocketHandlers.get(handlerModule) ?? (await loadHandler(handlerModule));
+        websocketHandlers.set(handlerModule, handler);
+
+        return invokeHandler(handler, `blux-local-${functionId}`, event);
+      },
+    });
+    http.serve(withConnectionsEndpoint(WEBSOCKET_STAGE_NAME, websocket, ready));
     const started = dynamo;
 
     return {
@@ -346,10 +376,12 @@ export const startLocalGateway = async (
       routeKeys: ROUTES.filter((route) => handlers.has(route.id)).map(routeKey),
       dynamoEndpoint,
       stage,
+      websocket,
       whenIdle: async () => {
         await Promise.all(streams.pollers.map((poller) => poller.whenIdle()));
       },
       stop: async () => {
+        await websocket.close();
         await closeServer();
         await Promise.all(schedules.map((schedule) => schedule.stop()));
         await Promise.all(streams.pollers.map((poller) => poller.stop()));

@@ -66,6 +66,8 @@ export const ROUTES = [
       auditCheckpoints: 'read',
       rateCounters: 'read',
       clients: 'read',
+      events: 'read',
+      connections: 'read',
     },
     // Health checks that the token keys can be loaded.
     tokenKeys: 'verify',

@@ -103,4 +103,49 @@ export const STREAM_CONSUMERS: readonly StreamConsumerDeclaration[] = [
     // task's own records (one item) still arrive in order.
     parallelizationFactor: 10,
   },
+  {
+    id: 'publishTaskEvents',
+    table: 'tasks',
+    handler: 'functions/publish-task-events.ts',
+    // Each batch is one transaction per 49 events on the channel's head: larger batches mean
+    // fewer races between the shards' publishers.
+    batchSize: 100,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 10,
+    // A retried batch republishes nothing: each change leaves a source marker with its events.
+    bisectBatchOnError: true,
+    reportBatchItemFailures: false,
+    startingPosition: 'TRIM_HORIZON',
+    tables: { events: 'readWrite' },
+  },
+  {
+    id: 'publishAuditEvents',
+    table: 'audit',
+    handler: 'functions/publish-audit-events.ts',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 10,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: false,
+    startingPosition: 'TRIM_HORIZON',
+    tables: { events: 'readWrite' },
+  },
+  {
+    id: 'fanOutEvents',
+    table: 'events',
+    handler: 'functions/fan-out-events.ts',
+    // Each event may mean hundreds of posts; a small batch keeps an invocation well within
+    // its time, and a channel too large for one is handed on as a continuation item.
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    retryAttempts: 3,
+    bisectBatchOnError: false,
+    // A failed event is answered as the first item failure: the retry starts there, and the
+    // events before it are not posted twice.
+    reportBatchItemFailures: true,
+    // Events older than the consumer are for resumes to replay, not for fan-out.
+    startingPosition: 'LATEST',
+    // `events: write` only puts continuation items.
+    tables: { connections: 'readWrite', events: 'write' },
+  },
 ];

@@ -116,6 +116,40 @@ export const TABLES = {
     ttlAttribute: 'expires_at',
     retainAlways: true,
   },
+  /**
+   * The events of every channel (`pk = channel#<channel>`, `sk` = the channel's seq), its head
+   * (`head#<channel>`, sk 0) and markers of published changes; layout in
+   * `shared/events/dynamodb-event-items.ts`. Kept 24 hours by default for resumes.
+   */
+  events: {
+    suffix: 'events',
+    envVar: 'TABLE_EVENTS',
+    partitionKey: PK,
+    sortKey: { name: 'sk', type: 'N' },
+    ttlAttribute: 'expires_at',
+    stream: 'NEW_IMAGE',
+  },
+  /**
+   * WebSocket connections and their subscriptions, both under `pk = connection#<id>`: the
+   * connection itself at `sk = connection`, one item per channel at `sk = subscription#<name>`.
+   * Only subscriptions carry `channel`, so `by_channel` is a sparse index of exactly the
+   * subscribers of each channel, which fan-out queries instead of scanning. Every item expires
+   * two hours after the connection opened, when API Gateway closes it anyway.
+   */
+  connections: {
+    suffix: 'connections',
+    envVar: 'TABLE_CONNECTIONS',
+    partitionKey: PK,
+    sortKey: SK,
+    ttlAttribute: 'expires_at',
+    globalIndexes: [
+      {
+        name: 'by_channel',
+        partitionKey: { name: 'channel', type: 'S' },
+        sortKey: { name: 'connection_id', type: 'S' },
+      },
+    ],
+  },
 } as const satisfies Record<string, TableDeclaration>;
 
 export type TableId = keyof typeof TABLES;

@@ -50,8 +50,10 @@ export const findChannel = (name: string): ChannelDeclaration | undefined =>
   CHANNELS.find((channel) => channel.name === name);
 
 /** Whether `identity` holds every scope `channel` asks of its subscribers. */
-export const maySubscribe = (identity: Identity, channel: ChannelDeclaration): boolean =>
-  channel.scopes.every((scope) => identity.scopes.includes(scope));
+export const maySubscribe = (
+  identity: Pick<Identity, 'scopes'>,
+  channel: ChannelDeclaration,
+): boolean => channel.scopes.every((scope) => identity.scopes.includes(scope));
 
 /** Whether a subscriber `identity` receives an event of `channel` owned by `owner`. */
 export const mayReceive = (

@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { findRoute, ROUTES, routeKey, type RouteDeclaration } from '@shared/catalog/routes';
 import { SCHEDULES } from '@shared/catalog/schedules';
 import { STREAM_CONSUMERS, type StreamConsumerDeclaration } from '@shared/catalog/stream-consumers';
+import { STREAMING_ROUTES } from '@shared/catalog/streaming-routes';
+import { WEBSOCKET_ROUTES } from '@shared/catalog/websocket-routes';
 import {
   physicalTableName,
   TABLE_IDS,
@@ -214,10 +216,17 @@ describe('GatewayStack route functions', () => {
       functionOf(template, gatewayFunctionName('prod', route.id));
     }
 
-    // The stream consumers and the schedules have functions of their own, and nothing else does.
+    // The stream consumers, the schedules and the streaming routes have functions of their
+    // own, and so does the WebSocket API: its authorizer and one per handler module. Nothing
+    // else does.
+    const websocketFunctions = 1 + new Set(WEBSOCKET_ROUTES.map((route) => route.handler)).size;
     template.resourceCountIs(
       'AWS::Lambda::Function',
-      ROUTES.length + STREAM_CONSUMERS.length + SCHEDULES.length,
+      ROUTES.length +
+        STREAMING_ROUTES.length +
+        STREAM_CONSUMERS.length +
+        SCHEDULES.length +
+        websocketFunctions,
     );
   });
 
@@ -395,7 +404,16 @@ describe('GatewayStack HTTP API', () => {
   );
 
   it('GIVEN the catalog WHEN dev synthesizes THEN the API has exactly its routes', () => {
-    const routes = Object.values(templateOf('dev').findResources('AWS::ApiGatewayV2::Route'));
+    const template = templateOf('dev');
+    const [httpApi] = Object.keys(
+      template.findResources('AWS::ApiGatewayV2::Api', { Properties: { ProtocolType: 'HTTP' } }),
+    );
+    // The WebSocket API's routes are another API's; its own test covers them.
+    const routes = Object.values(
+      template.findResources('AWS::ApiGatewayV2::Route', {
+        Properties: { ApiId: { Ref: httpApi } },
+      }),
+    );
 
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual(
       ROUTES.map(routeKey).sort(),
