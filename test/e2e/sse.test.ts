@@ -1,31 +1,58 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { physicalTableName } from '@shared/catalog/tables';
 import type { LocalGateway } from '@local/runtime';
 import { accessToken, registerTestClient, useAdminClient } from '@test/fixtures/identity';
 import { startTestGateway } from '@test/fixtures/local-gateway';
-import { openSse, sseUrl, type SseClient } from '@test/fixtures/sse';
-import { taskItems, type TaskItems } from '@test/fixtures/task-items';
+import { openSse, sseUrl, type ReceivedSseEvent, type SseClient } from '@test/fixtures/sse';
+import { callApi, reviewRequest } from '@test/fixtures/task-api';
 
-// Tasks are written into the tasks table in the task store's layout, as the task API and its
-// executor will. Once `POST /v1/tasks` is on this branch, `createTask` becomes that request;
-// `moveTask` stays for the executor's transitions.
+// Every task here is created, and every transition made, through the Tasks API or its
+// executor; nothing is written into the tasks table by hand. Tasks that only need to exist
+// are `document_review` tasks, an external type that no executor of the gateway picks up, so
+// they stay `accepted` and announce nothing more than their creation.
 let gateway: LocalGateway;
-let dynamo: DynamoDBClient;
-let tasks: TaskItems;
 let alice: string;
 let bob: string;
+let bobWriter: string;
 let auditor: string;
 let noScopes: string;
 const clients: SseClient[] = [];
 
-const ALICE = 'service:e2e-sse-alice';
-const BOB = 'service:e2e-sse-bob';
+/** Time for the executor to run a `data_analysis` of the sample, from its creation. */
+const EXECUTED_WAIT_MS = 20_000;
 
 const tokenFor = async (clientId: string, scopes: string[]): Promise<string> => {
   const secret = await registerTestClient(gateway, { clientId, scopes });
 
   return accessToken(gateway, clientId, secret);
+};
+
+/** Creates a task over `POST /v1/tasks` in the name of `token`'s identity; its id. */
+const createTask = async (token: string, body: unknown = reviewRequest()): Promise<string> => {
+  const reply = await callApi(gateway, 'POST', '/v1/tasks', { token, body });
+  expect(reply.status, JSON.stringify(reply.body)).toBe(202);
+
+  return String(reply.body.task_id);
+};
+
+const ofTask = (events: ReceivedSseEvent[], taskId: string): ReceivedSseEvent[] =>
+  events.filter((event) => event.type === 'task.updated' && event.data.data?.task_id === taskId);
+
+/** The events of `taskId` once one of them has `status`; fails after `timeoutMs`. */
+const waitForStatus = async (
+  client: SseClient,
+  taskId: string,
+  status: string,
+  timeoutMs = EXECUTED_WAIT_MS,
+): Promise<ReceivedSseEvent[]> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!ofTask(client.received, taskId).some((event) => event.data.data.status === status)) {
+    if (Date.now() > deadline) {
+      throw new Error(`sse: no ${status} event of ${taskId} after ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+
+  return ofTask(client.received, taskId);
 };
 
 const follow = (options: Parameters<typeof openSse>[1]): SseClient => {
@@ -46,25 +73,18 @@ const opened = async (client: SseClient): Promise<void> => {
   });
 };
 
-/** A task driven from creation to completion; its id. */
-const runTask = async (owner: string): Promise<string> => {
-  const taskId = await tasks.createTask({ owner });
-  await tasks.moveTask(taskId, 'accepted', 'running', { attempts: 1 });
-  await tasks.moveTask(taskId, 'running', 'completed', {
-    result: { analysis_complete: true, insights_count: 2 },
-  });
-
-  return taskId;
-};
-
 beforeAll(async () => {
   useAdminClient();
   gateway = await startTestGateway();
-  dynamo = new DynamoDBClient({ endpoint: gateway.dynamoEndpoint });
-  tasks = taskItems(dynamo, physicalTableName(gateway.stage, 'tasks'));
-  alice = await tokenFor('e2e-sse-alice', ['tasks:read']);
-  bob = await tokenFor('e2e-sse-bob', ['tasks:read']);
-  auditor = await tokenFor('e2e-sse-auditor', ['audit:read', 'tasks:read']);
+  alice = await tokenFor('e2e-sse-alice', ['tasks:read', 'tasks:write']);
+  // Bob follows the stream with a token for tasks:read alone, and creates with another one.
+  const bobSecret = await registerTestClient(gateway, {
+    clientId: 'e2e-sse-bob',
+    scopes: ['tasks:read', 'tasks:write'],
+  });
+  bob = await accessToken(gateway, 'e2e-sse-bob', bobSecret, 'tasks:read');
+  bobWriter = await accessToken(gateway, 'e2e-sse-bob', bobSecret);
+  auditor = await tokenFor('e2e-sse-auditor', ['audit:read', 'tasks:read', 'tasks:write']);
   noScopes = await tokenFor('e2e-sse-nobody', []);
 });
 
@@ -77,42 +97,49 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  dynamo.destroy();
   await gateway.stop();
 });
 
 describe('GET /v1/events as Server-Sent Events', () => {
-  it("delivers each of a task's transitions in order, to its owner only", async () => {
+  it('subscribe, create a task, receive each of its transitions in order; another identity receives none', async () => {
     const aliceStream = follow({ channels: 'task_updates', token: alice });
     const bobStream = follow({ channels: 'task_updates', token: bob });
     await Promise.all([opened(aliceStream), opened(bobStream)]);
 
-    const taskId = await runTask(ALICE);
-    const bobTask = await tasks.createTask({ owner: BOB });
-    const received = await aliceStream.waitFor(3, 'task.updated');
-    const bobReceived = await bobStream.waitFor(1, 'task.updated');
+    const taskId = await createTask(alice, {
+      type: 'data_analysis',
+      payload: { data_references: ['ref://dataset/sample'] },
+    });
+    const received = await waitForStatus(aliceStream, taskId, 'completed');
+    const stored = await callApi(gateway, 'GET', `/v1/tasks/${taskId}`, { token: alice });
+    // Bob's own task shows that his stream delivers. Its event comes after Alice's on the
+    // channel, and a stream sends in channel order, so any of hers sent to him is in by then.
+    const bobTask = await createTask(bobWriter);
+    const bobReceived = await waitForStatus(bobStream, bobTask, 'accepted');
 
     expect(received.map((event) => [event.data.data.task_id, event.data.data.status])).toEqual([
       [taskId, 'accepted'],
       [taskId, 'running'],
       [taskId, 'completed'],
     ]);
+    expect(stored.body).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(stored.body.result.insights_count).toBeGreaterThan(0);
     expect(received[2]?.data).toMatchObject({
       channel: 'task_updates',
       type: 'task.updated',
-      data: { result: { analysis_complete: true, insights_count: 2 }, attempts: 1 },
+      data: { type: 'data_analysis', attempts: 1 },
     });
-    expect(received.map((event) => Number(event.data.id))).toEqual([
-      Number(received[0]?.data.id),
-      Number(received[0]?.data.id) + 1,
-      Number(received[0]?.data.id) + 2,
-    ]);
+    expect(received[2]?.data.data.result).toEqual({
+      analysis_complete: true,
+      insights_count: stored.body.result.insights_count,
+    });
+    expect(received.map((event) => Number(event.data.id))).toEqual(
+      [...received.map((event) => Number(event.data.id))].sort((a, b) => a - b),
+    );
     expect(received[0]?.lastEventId).toBe(`task_updates:${received[0]?.data.id}`);
     expect(received[0]?.data).not.toHaveProperty('owner');
-    // Bob sees his own task and none of Alice's.
-    expect(bobReceived.map((event) => event.data.data.task_id)).toEqual([bobTask]);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(bobStream.received.filter((event) => event.data.data?.task_id === taskId)).toEqual([]);
+    expect(bobReceived.map((event) => event.data.data.status)).toEqual(['accepted']);
+    expect(bobStream.received.map((event) => event.data.data.task_id)).toEqual([bobTask]);
   });
 
   it('delivers audit entries to an audit:read client as they are written', async () => {
@@ -151,14 +178,16 @@ describe('GET /v1/events as Server-Sent Events', () => {
   it('resumes after Last-Event-ID with exactly the events missed, across two channels', async () => {
     const first = follow({ channels: 'task_updates,audit_events', token: auditor });
     await opened(first);
-    const before = await tasks.createTask({ owner: 'service:e2e-sse-auditor' });
-    const [seen] = await first.waitFor(1, 'task.updated');
+    const before = await createTask(auditor);
+    const [seen] = await waitForStatus(first, before, 'accepted');
     first.close();
 
-    // While no stream is open: two transitions of the same task and one of a new one.
-    await tasks.moveTask(before, 'accepted', 'running');
-    await tasks.moveTask(before, 'running', 'cancelled');
-    const after = await tasks.createTask({ owner: 'service:e2e-sse-auditor' });
+    // While no stream is open: the seen task is cancelled and two new ones are created.
+    const cancel = await callApi(gateway, 'POST', `/v1/tasks/${before}/cancel`, {
+      token: auditor,
+    });
+    const after = await createTask(auditor);
+    const last = await createTask(auditor);
     const resumed = follow({
       channels: 'task_updates,audit_events',
       token: auditor,
@@ -170,7 +199,8 @@ describe('GET /v1/events as Server-Sent Events', () => {
     const statuses = resumed.received
       .filter((event) => event.type === 'task.updated')
       .map((event) => `${event.data.data.task_id}:${event.data.data.status}`);
-    expect(statuses).toEqual([`${before}:running`, `${before}:cancelled`, `${after}:accepted`]);
+    expect(cancel.status).toBe(200);
+    expect(statuses).toEqual([`${before}:cancelled`, `${after}:accepted`, `${last}:accepted`]);
     expect(replayed.map((event) => Number(event.data.id))).toEqual([
       Number(seen?.data.id) + 1,
       Number(seen?.data.id) + 2,
@@ -186,7 +216,7 @@ describe('GET /v1/events as Server-Sent Events', () => {
 
     const taskIds: string[] = [];
     for (let round = 0; round < 3; round += 1) {
-      taskIds.push(await tasks.createTask({ owner: ALICE }));
+      taskIds.push(await createTask(alice));
       await new Promise((resolve) => setTimeout(resolve, 900));
     }
     const received = await stream.waitFor(3, 'task.updated', 15_000);
@@ -205,10 +235,10 @@ describe('GET /v1/events as Server-Sent Events', () => {
     const stream = follow({ channels: 'task_updates', token: alice, tokenInQuery: true });
     await opened(stream);
 
-    const taskId = await tasks.createTask({ owner: ALICE });
-    const [event] = await stream.waitFor(1, 'task.updated');
+    const taskId = await createTask(alice);
+    const [event] = await waitForStatus(stream, taskId, 'accepted');
 
-    expect(event?.data.data.task_id).toBe(taskId);
+    expect(event?.data.data).toMatchObject({ task_id: taskId, status: 'accepted' });
   });
 
   it('writes id, event and data lines, heartbeat comments and a retry hint', async () => {
@@ -230,7 +260,7 @@ describe('GET /v1/events as Server-Sent Events', () => {
     };
 
     await readUntil(/: stream open/);
-    const taskId = await tasks.createTask({ owner: ALICE });
+    const taskId = await createTask(alice);
     await readUntil(/event: task\.updated[^]*?\n\n[^]*: heartbeat/);
     controller.abort();
 

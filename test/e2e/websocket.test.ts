@@ -1,9 +1,16 @@
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { physicalTableName } from '@shared/catalog/tables';
 import { DynamoDbConnectionStore } from '@shared/events/connection-store';
 import { DynamoDbEventStore, type EventDraft } from '@shared/events/event-store';
 import { FAN_OUT_MAX_SUBSCRIBERS_PER_INVOCATION } from '@shared/events/fan-out';
+import { TASK_SK, taskPk } from '@shared/tasks/task-store';
 import type { LocalGateway } from '@local/runtime';
 import {
   accessToken,
@@ -12,7 +19,7 @@ import {
   useAdminClient,
 } from '@test/fixtures/identity';
 import { startTestGateway } from '@test/fixtures/local-gateway';
-import { taskItems, type TaskItems } from '@test/fixtures/task-items';
+import { callApi } from '@test/fixtures/task-api';
 import {
   connectEvents,
   UpgradeRefusedError,
@@ -22,7 +29,6 @@ import {
 
 let gateway: LocalGateway;
 let dynamo: DynamoDBClient;
-let tasks: TaskItems;
 let eventStore: DynamoDbEventStore;
 const tokens: Record<'readerA' | 'readerB' | 'auditor' | 'admin', string> = {
   readerA: '',
@@ -35,6 +41,9 @@ const open: EventsClient[] = [];
 const READER_A = 'ws-reader-a';
 const READER_B = 'ws-reader-b';
 const AUDITOR = 'ws-auditor';
+
+/** Time for the executor to run a `data_analysis` of the sample, from its creation. */
+const EXECUTED_WAIT_MS = 20_000;
 
 const tableOf = (id: 'connections' | 'audit' | 'tasks' | 'events'): string =>
   physicalTableName(gateway.stage, id);
@@ -72,15 +81,14 @@ beforeAll(async () => {
   useAdminClient();
   gateway = await startTestGateway();
   dynamo = new DynamoDBClient({ endpoint: gateway.dynamoEndpoint });
-  tasks = taskItems(dynamo, tableOf('tasks'));
   eventStore = new DynamoDbEventStore(dynamo, tableOf('events'));
   const clients = [
-    [READER_A, 'tasks:read'],
-    [READER_B, 'tasks:read'],
-    [AUDITOR, 'audit:read'],
+    [READER_A, ['tasks:read', 'tasks:write']],
+    [READER_B, ['tasks:read']],
+    [AUDITOR, ['audit:read']],
   ] as const;
   for (const [id, scopes] of clients) {
-    const secret = await registerTestClient(gateway, { clientId: id, scopes: [scopes] });
+    const secret = await registerTestClient(gateway, { clientId: id, scopes: [...scopes] });
     const key = id === READER_A ? 'readerA' : id === READER_B ? 'readerB' : 'auditor';
     tokens[key] = await accessToken(gateway, id, secret);
   }
@@ -263,24 +271,27 @@ describe('messages', () => {
 });
 
 describe('delivery', () => {
-  it('delivers each transition of a task to its owner in order, and none to another identity', async () => {
+  it('subscribe, create a task, receive each of its transitions in order; another identity receives none', async () => {
     const owner = await connect(tokens.readerA);
     const other = await connect(tokens.readerB);
     await owner.request({ type: 'subscribe', channels: ['task_updates'] });
     await other.request({ type: 'subscribe', channels: ['task_updates'] });
 
-    const taskId = await tasks.createTask({ owner: `service:${READER_A}` });
-    await tasks.moveTask(taskId, 'accepted', 'running', { attempts: 1 });
-    await tasks.moveTask(taskId, 'running', 'completed', {
-      result: { analysis_complete: true, insights: ['a', 'b'] },
+    const created = await callApi(gateway, 'POST', '/v1/tasks', {
+      token: tokens.readerA,
+      body: { type: 'data_analysis', payload: { data_references: ['ref://dataset/sample'] } },
     });
+    const taskId = String(created.body.task_id);
     await owner.next(
-      (message) => message.channel === 'task_updates' && hasStatus(message, 'completed'),
+      (message) => taskIdOf(message) === taskId && hasStatus(message, 'completed'),
+      EXECUTED_WAIT_MS,
     );
+    const stored = await callApi(gateway, 'GET', `/v1/tasks/${taskId}`, { token: tokens.readerA });
     await gateway.whenIdle();
     await other.request({ type: 'ping' });
 
     const mine = owner.events().filter((event) => taskIdOf(event) === taskId);
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
     expect(mine.map((event) => (event.data as { status: string }).status)).toEqual([
       'accepted',
       'running',
@@ -297,7 +308,80 @@ describe('delivery', () => {
       'timestamp',
       'type',
     ]);
+    expect(stored.body).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(stored.body.result.insights_count).toBeGreaterThan(0);
+    expect((mine[2]?.data as { result?: unknown }).result).toEqual({
+      analysis_complete: true,
+      insights_count: stored.body.result.insights_count,
+    });
     expect(other.events().filter((event) => taskIdOf(event) === taskId)).toEqual([]);
+  });
+
+  it('carries the X-Request-Id of POST /v1/tasks to the task, its audit trail and its stored events', async () => {
+    const owner = await connect(tokens.readerA);
+    await owner.request({ type: 'subscribe', channels: ['task_updates'] });
+    const requestId = `e2e-ws-${randomBytes(6).toString('hex')}`;
+
+    const created = await callApi(gateway, 'POST', '/v1/tasks', {
+      token: tokens.readerA,
+      headers: { 'x-request-id': requestId },
+      body: { type: 'data_analysis', payload: { data_references: ['ref://dataset/sample'] } },
+    });
+    const taskId = String(created.body.task_id);
+    await owner.next(
+      (message) => taskIdOf(message) === taskId && hasStatus(message, 'completed'),
+      EXECUTED_WAIT_MS,
+    );
+    const taskItem = await dynamo.send(
+      new GetItemCommand({
+        TableName: tableOf('tasks'),
+        Key: { pk: { S: taskPk(taskId) }, sk: { S: TASK_SK } },
+      }),
+    );
+    const stored = await callApi(gateway, 'GET', `/v1/tasks/${taskId}`, { token: tokens.readerA });
+    const eventItems = await dynamo.send(
+      new QueryCommand({
+        TableName: tableOf('events'),
+        KeyConditionExpression: 'pk = :pk',
+        FilterExpression: 'contains(data_json, :task)',
+        ExpressionAttributeValues: { ':pk': { S: 'channel#task_updates' }, ':task': { S: taskId } },
+      }),
+    );
+
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    expect(created.headers.get('x-request-id')).toBe(requestId);
+    expect(taskItem.Item?.request_id?.S).toBe(requestId);
+    const trail = await Promise.all(
+      (stored.body.audit_trail as string[]).map(async (auditId) => {
+        const entry = await dynamo.send(
+          new GetItemCommand({
+            TableName: tableOf('audit'),
+            Key: { pk: { S: `entry#${auditId}` }, sk: { S: 'entry' } },
+          }),
+        );
+
+        return [entry.Item?.operation?.S, entry.Item?.request_id?.S];
+      }),
+    );
+    expect(trail).toEqual([
+      ['task.create', requestId],
+      ['task.execute', requestId],
+      ['task.complete', requestId],
+    ]);
+    const events = (eventItems.Items ?? []).map((item) => ({
+      id: item.event_id?.S,
+      status: (JSON.parse(String(item.data_json?.S)) as { status: string }).status,
+      requestId: item.request_id?.S,
+    }));
+    expect(events.map((event) => [event.status, event.requestId])).toEqual([
+      ['accepted', requestId],
+      ['running', requestId],
+      ['completed', requestId],
+    ]);
+    // The request id is kept for correlation in the store; subscribers are not sent it.
+    const delivered = owner.events().filter((event) => taskIdOf(event) === taskId);
+    expect(delivered.map((event) => event.id)).toEqual(events.map((event) => event.id));
+    expect(JSON.stringify(delivered)).not.toContain(requestId);
   });
 
   it('delivers audit entries to an audit:read subscriber', async () => {
