@@ -67,6 +67,10 @@ const refusal = async (token: string | undefined, place: TokenPlace = 'header') 
 const connectionItems = async () =>
   (await dynamo.send(new ScanCommand({ TableName: tableOf('connections') }))).Items ?? [];
 
+// The replay and stale-connection tests publish straight into the event store, not through
+// tasks: they need events of a set owner at a set moment, one older than the 24-hour window
+// (a store with a clock two days back) and interleaved events of two identities, which the
+// Tasks API and its executor cannot produce on demand. The fan-out they test is the same.
 const publish = async (drafts: EventDraft[]) => eventStore.append(drafts);
 
 const taskDraft = (owner: string, status: string): EventDraft => ({
