@@ -3,7 +3,7 @@
  * the cheapest data-plane call there is, and it proves what a handler needs: the table exists,
  * answers, and the function may read it.
  */
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { TABLES, type TableId } from '@shared/catalog/tables';
 import { tableName } from '@shared/config';
 import type { HealthCheck } from '@shared/health/health';
@@ -11,12 +11,17 @@ import { dynamoDb } from './dynamodb';
 
 const PROBE_KEY_VALUE = '#health-probe';
 
+// Sequence numbers start at 1, so no event is ever kept at a negative one.
+const PROBE_KEY_NUMBER = '-1';
+
 export const tableProbe = (id: TableId): HealthCheck => {
   const table = TABLES[id];
-  const key: Record<string, { S: string }> = {};
+  const key: Record<string, AttributeValue> = {};
   for (const attribute of [table.partitionKey, 'sortKey' in table ? table.sortKey : undefined]) {
     if (attribute !== undefined) {
-      key[attribute.name] = { S: PROBE_KEY_VALUE };
+      // A key attribute of the wrong type is a validation error, not a missing item.
+      key[attribute.name] =
+        attribute.type === 'N' ? { N: PROBE_KEY_NUMBER } : { S: PROBE_KEY_VALUE };
     }
   }
 

@@ -65,7 +65,8 @@ export const withInvocationMetrics =
   <TEvent, TResult>(handler: (event: TEvent, context: Context) => Promise<TResult>) =>
   async (event: TEvent, context: Context): Promise<TResult> => {
     ensureLambdaMetricSink();
-    takeColdStart(context.functionName);
+    // Lambda always passes a context; a test that calls a handler with its event alone does not.
+    takeColdStart(context?.functionName ?? process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'unknown');
 
     try {
       return await handler(event, context);

@@ -10,6 +10,8 @@ import { BUNDLING_STACKS } from 'aws-cdk-lib/cx-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES as CATALOG_ROUTES, type RouteDeclaration } from '@shared/catalog/routes';
 import { STAGES, type Stage } from '@shared/catalog/stages';
+import { STREAMING_ROUTES } from '@shared/catalog/streaming-routes';
+import { WEBSOCKET_AUTHORIZER } from '@shared/catalog/websocket-routes';
 import type { TrustedIssuerConfig } from '@shared/identity/tokens/trusted-issuers';
 import type {
   GatewayCustomDomainSettings,
@@ -57,6 +59,13 @@ const ROUTES: readonly RouteDeclaration[] = CATALOG_ROUTES;
 const KEY_READING_ROUTES = ROUTES.filter((route) => route.tokenKeys !== undefined).map(
   (route) => route.id,
 );
+/**
+ * Functions besides the HTTP routes that verify tokens: each streaming route (SSE) and the
+ * WebSocket API's authorizer, which read the public keys and never sign.
+ */
+const OTHER_KEY_READERS =
+  STREAMING_ROUTES.filter((route) => route.tokenKeys === 'verify').length +
+  (WEBSOCKET_AUTHORIZER.tokenKeys === 'verify' ? 1 : 0);
 /** Written out, so that losing one of these from the catalog has to be confirmed here. */
 const REQUIRED_KEY_READERS = ['getHealth', 'getJwks', 'issueToken', 'validateIdentity'];
 const KEYLESS_ROUTES = ['getOpenIdConfiguration', 'notFound'];
@@ -200,7 +209,7 @@ describe('token key grants', TIMEOUT, () => {
     );
     const expected = KEY_READING_ROUTES.map((id) => ({ Ref: roleOf(template, functionName(id)) }));
 
-    expect(readers).toHaveLength(KEY_READING_ROUTES.length);
+    expect(readers).toHaveLength(KEY_READING_ROUTES.length + OTHER_KEY_READERS);
     expect(readers).toEqual(expect.arrayContaining(expected));
   });
 
@@ -244,7 +253,7 @@ describe('token key grants', TIMEOUT, () => {
       policy.statements.map((statement) => statement.Resource),
     );
 
-    const readers = KEY_READING_ROUTES.length;
+    const readers = KEY_READING_ROUTES.length + OTHER_KEY_READERS;
 
     // Each key-reading role reads three keys: the active one and both previous ones.
     expect(readResources).toHaveLength(3 * readers);
@@ -263,7 +272,13 @@ describe('token key grants', TIMEOUT, () => {
         .flatMap(actionsOf);
 
       expect(actions.sort(), stage).toEqual(
-        [...KEY_READING_ROUTES.map(() => 'kms:GetPublicKey'), 'kms:Sign'].sort(),
+        [
+          ...Array.from(
+            { length: KEY_READING_ROUTES.length + OTHER_KEY_READERS },
+            () => 'kms:GetPublicKey',
+          ),
+          'kms:Sign',
+        ].sort(),
       );
     }
   });
@@ -444,7 +459,7 @@ describe('route declarations and the token keys', TIMEOUT, () => {
 
     expect(policiesAllowing(template, 'kms:Sign')).toEqual([]);
     expect(policiesAllowing(template, 'kms:GetPublicKey')).toHaveLength(
-      KEY_READING_ROUTES.length - 1,
+      KEY_READING_ROUTES.length - 1 + OTHER_KEY_READERS,
     );
   });
 });
@@ -519,7 +534,8 @@ describe('the custom domain', TIMEOUT, () => {
 
     expect(domain.Properties.MutualTlsAuthentication).toBeUndefined();
     expect(api.Properties.DisableExecuteApiEndpoint).not.toBe(true);
-    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 1);
+    // The HTTP API at the root, and each streaming route's REST API at its own path.
+    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 1 + STREAMING_ROUTES.length);
   });
 
   it('GIVEN an unpinned truststore WHEN the stack builds THEN it reads the latest version', () => {

@@ -57,11 +57,15 @@ beforeAll(() => {
   notifying = buildWithTopic();
 }, 120_000);
 
-/** Routes, stream consumers and scheduled functions: every function whose throttles alarm. */
+/** Every function of the stack whose throttles alarm: all but CDK's own custom resources. */
 const watchedFunctionCount = (): number =>
   dev.stack.routeFunctions.size +
   dev.stack.streamConsumerFunctions.size +
-  dev.stack.scheduledFunctions.size;
+  dev.stack.scheduledFunctions.size +
+  dev.stack.eventStreamApi.routes.size +
+  // The WebSocket API's authorizer and one function per handler module.
+  1 +
+  dev.stack.websocketApi.routeFunctions.size;
 
 const alarmNamed = (template: Template, name: string): TemplateResource =>
   singleResource(template, 'AWS::CloudWatch::Alarm', { AlarmName: name })[1];
