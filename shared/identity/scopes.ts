@@ -3,11 +3,10 @@
  * `tasks:write`. The list here is every scope the gateway knows; a client can hold only these.
  */
 export const SCOPES = {
-  'tasks:read': "read one's own tasks",
+  'tasks:read': "read one's own tasks and follow them on the task_updates channel",
   'tasks:write': 'create and cancel tasks',
   'tasks:execute': 'claim and complete tasks as an external worker',
-  'audit:read': 'read the audit trail and follow audit events',
-  'events:read': 'follow task events over WebSocket or SSE',
+  'audit:read': 'read the audit trail and follow the audit_events channel',
   'metrics:read': 'scrape GET /metrics',
   'identities:validate': 'validate other tokens with POST /v1/identities/validate',
 } as const;
