@@ -30,7 +30,7 @@ import {
   type ObservabilityThresholds,
 } from '@infra/constructs/gateway-observability';
 import { GatewayTables } from '@infra/constructs/gateway-tables';
-import { RouteFunction } from '@infra/constructs/route-function';
+import { RouteFunction, type RouteIdentitySettings } from '@infra/constructs/route-function';
 import { ScheduledFunction } from '@infra/constructs/scheduled-function';
 import { StreamConsumerFunction } from '@infra/constructs/stream-consumer-function';
 import { TokenSigningKey } from '@infra/constructs/token-signing-key';
@@ -272,13 +272,14 @@ export class GatewayStack extends Stack {
     // The functions learn the issuer only now: without a custom domain it is the API's own
     // endpoint. A function referring to the API makes no cycle, since the API itself refers to
     // no function; its routes and integrations do, and they depend on both.
+    const identity: RouteIdentitySettings = {
+      issuer: this.httpApi.baseUrl,
+      audience,
+      trustedIssuers,
+      tokenSigningKey: this.tokenSigningKey,
+    };
     for (const routeFunction of routeFunctions.values()) {
-      routeFunction.connectIdentity({
-        issuer: this.httpApi.baseUrl,
-        audience,
-        trustedIssuers,
-        tokenSigningKey: this.tokenSigningKey,
-      });
+      routeFunction.connectIdentity(identity);
     }
     this.addOutputs();
 
@@ -287,12 +288,7 @@ export class GatewayStack extends Stack {
       stage,
       tables: this.tables,
       tracing,
-      identity: {
-        issuer: this.httpApi.baseUrl,
-        audience,
-        trustedIssuers,
-        tokenSigningKey: this.tokenSigningKey,
-      },
+      identity,
       domainName: this.httpApi.domain?.domainName,
       mutualTls: this.httpApi.domain?.mutualTls,
     });
@@ -355,12 +351,7 @@ export class GatewayStack extends Stack {
       stage,
       tables: this.tables,
       tracing,
-      identity: {
-        issuer: this.httpApi.baseUrl,
-        audience,
-        trustedIssuers,
-        tokenSigningKey: this.tokenSigningKey,
-      },
+      identity,
     });
     connectAuditRetention(
       this.websocketApi.authorizerFunction,

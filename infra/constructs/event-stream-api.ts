@@ -36,12 +36,15 @@ import {
   STREAMING_ROUTES,
   type StreamingRouteDeclaration,
 } from '@shared/catalog/streaming-routes';
-import { TRUSTED_ISSUERS_VARIABLE } from '@shared/identity/tokens/trusted-issuers';
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName, pascalCase } from '@infra/naming';
 import { STAGE_CONFIG, type Stage, type StageThrottle } from '@infra/stage-config';
-import { GatewayFunction, type GatewayFunctionSettings } from './gateway-function';
-import type { RouteIdentitySettings } from './route-function';
+import {
+  GatewayFunction,
+  passThroughSettings,
+  type GatewayFunctionSettings,
+} from './gateway-function';
+import { connectTokenVerification, type RouteIdentitySettings } from './route-function';
 
 /** The REST API stage of each streaming route. */
 export const EVENT_STREAM_STAGE_NAME = 'live';
@@ -140,12 +143,7 @@ export class GatewayEventStreamApi extends Construct {
     const fn = new GatewayFunction(this, `${name}Function`, {
       stage: props.stage,
       tables: props.tables,
-      memorySizeMb: props.memorySizeMb,
-      logRetention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-      tracing: props.tracing,
-      logLevel: props.logLevel,
-      projectRoot: props.projectRoot,
+      ...passThroughSettings(props),
       handler: route.handler,
       functionName: gatewayFunctionName(props.stage, route.id),
       description: `BLUX gateway ${props.stage}: ${route.method} ${route.path} (streaming)`,
@@ -242,19 +240,6 @@ export class GatewayEventStreamApi extends Construct {
     );
   }
 }
-
-/** The function verifies tokens as every identified HTTP route does. */
-const connectTokenVerification = (fn: NodejsFunction, identity: RouteIdentitySettings): void => {
-  fn.addEnvironment('BLUX_ISSUER', identity.issuer);
-  fn.addEnvironment('BLUX_AUDIENCE', identity.audience);
-  if (identity.trustedIssuers.length > 0) {
-    fn.addEnvironment(TRUSTED_ISSUERS_VARIABLE, JSON.stringify(identity.trustedIssuers));
-  }
-  for (const [name, value] of Object.entries(identity.tokenSigningKey.environmentVariables())) {
-    fn.addEnvironment(name, value);
-  }
-  identity.tokenSigningKey.grantVerify(fn);
-};
 
 const assertValidRoute = (route: StreamingRouteDeclaration): void => {
   if (!CATALOG_ID_PATTERN.test(route.id)) {

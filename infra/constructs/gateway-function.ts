@@ -128,6 +128,21 @@ export type GatewayFunctionSettings = Pick<
   | 'projectRoot'
 >;
 
+/**
+ * The settings a construct hands on to each `GatewayFunction` it makes as it got them; left
+ * out, each falls back to the stage's config there.
+ */
+export const passThroughSettings = (
+  settings: Omit<GatewayFunctionSettings, 'stage' | 'tables' | 'timeout'>,
+): Omit<GatewayFunctionSettings, 'stage' | 'tables' | 'timeout'> => ({
+  memorySizeMb: settings.memorySizeMb,
+  logRetention: settings.logRetention,
+  removalPolicy: settings.removalPolicy,
+  tracing: settings.tracing,
+  logLevel: settings.logLevel,
+  projectRoot: settings.projectRoot,
+});
+
 /** One bundled handler with its own role and log group; see the file comment for the rules. */
 export class GatewayFunction extends Construct {
   readonly function: NodejsFunction;

@@ -14,7 +14,11 @@ import {
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName } from '@infra/naming';
 import { API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS, STAGE_CONFIG } from '@infra/stage-config';
-import { GatewayFunction, type GatewayFunctionSettings } from './gateway-function';
+import {
+  GatewayFunction,
+  passThroughSettings,
+  type GatewayFunctionSettings,
+} from './gateway-function';
 import type { TokenSigningKey } from './token-signing-key';
 
 const TOKEN_KEY_USES: readonly NonNullable<RouteDeclaration['tokenKeys']>[] = ['verify', 'sign'];
@@ -30,6 +34,26 @@ export interface RouteIdentitySettings {
   /** The keys a route with `tokenKeys` verifies with, and the token endpoint signs with. */
   readonly tokenSigningKey: TokenSigningKey;
 }
+
+/**
+ * Gives a function that is not an HTTP route (the SSE function, the WebSocket authorizer) what
+ * an identified route has to verify tokens: the issuer, the audience, the trusted issuers and
+ * a read of the token keys, never a signature.
+ */
+export const connectTokenVerification = (
+  fn: NodejsFunction,
+  identity: RouteIdentitySettings,
+): void => {
+  fn.addEnvironment('BLUX_ISSUER', identity.issuer);
+  fn.addEnvironment('BLUX_AUDIENCE', identity.audience);
+  if (identity.trustedIssuers.length > 0) {
+    fn.addEnvironment(TRUSTED_ISSUERS_VARIABLE, JSON.stringify(identity.trustedIssuers));
+  }
+  for (const [name, value] of Object.entries(identity.tokenSigningKey.environmentVariables())) {
+    fn.addEnvironment(name, value);
+  }
+  identity.tokenSigningKey.grantVerify(fn);
+};
 
 /** Props of `RouteFunction`; every optional one falls back to the stage's config. */
 export interface RouteFunctionProps extends GatewayFunctionSettings {
@@ -81,12 +105,7 @@ export class RouteFunction extends Construct {
       tables: props.tables,
       tableAccess: route.tables,
       timeout,
-      memorySizeMb: props.memorySizeMb,
-      logRetention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-      tracing: props.tracing,
-      logLevel: props.logLevel,
-      projectRoot: props.projectRoot,
+      ...passThroughSettings(props),
     });
     this.function = gatewayFunction.function;
   }

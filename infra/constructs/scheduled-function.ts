@@ -11,7 +11,11 @@ import { Construct } from 'constructs';
 import type { ScheduleDeclaration } from '@shared/catalog/schedules';
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName } from '@infra/naming';
-import { GatewayFunction, type GatewayFunctionSettings } from './gateway-function';
+import {
+  GatewayFunction,
+  passThroughSettings,
+  type GatewayFunctionSettings,
+} from './gateway-function';
 
 /** EventBridge rates are whole minutes; a day is as slow as a sweep may sensibly be. */
 const MAX_RATE_MINUTES = 24 * 60;
@@ -42,12 +46,7 @@ export class ScheduledFunction extends Construct {
       tables,
       tableAccess: schedule.tables,
       timeout: Duration.seconds(schedule.timeoutSeconds),
-      memorySizeMb: props.memorySizeMb,
-      logRetention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-      tracing: props.tracing,
-      logLevel: props.logLevel,
-      projectRoot: props.projectRoot,
+      ...passThroughSettings(props),
     });
     this.function = gatewayFunction.function;
 

@@ -12,7 +12,11 @@ import type { StreamConsumerDeclaration } from '@shared/catalog/stream-consumers
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName } from '@infra/naming';
 import { STAGE_CONFIG } from '@infra/stage-config';
-import { GatewayFunction, type GatewayFunctionSettings } from './gateway-function';
+import {
+  GatewayFunction,
+  passThroughSettings,
+  type GatewayFunctionSettings,
+} from './gateway-function';
 import type { GatewayTables } from './gateway-tables';
 
 /** DynamoDB stream event sources accept 1 to 10,000 records per batch. */
@@ -77,12 +81,7 @@ export class StreamConsumerFunction extends Construct {
         (consumer.timeoutSeconds === undefined
           ? undefined
           : Duration.seconds(consumer.timeoutSeconds)),
-      memorySizeMb: props.memorySizeMb,
-      logRetention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-      tracing: props.tracing,
-      logLevel: props.logLevel,
-      projectRoot: props.projectRoot,
+      ...passThroughSettings(props),
     });
     this.function = gatewayFunction.function;
     if (sealFieldsOnly && declaredAuditAccess !== undefined) {

@@ -31,12 +31,15 @@ import {
   WEBSOCKET_STAGE_NAME,
   type WebSocketRouteDeclaration,
 } from '@shared/catalog/websocket-routes';
-import { TRUSTED_ISSUERS_VARIABLE } from '@shared/identity/tokens/trusted-issuers';
 import { InfraConfigError } from '@infra/infra-error';
 import { CATALOG_ID_PATTERN, gatewayFunctionName, pascalCase } from '@infra/naming';
 import { STAGE_CONFIG, type Stage, type StageThrottle } from '@infra/stage-config';
-import { GatewayFunction, type GatewayFunctionSettings } from './gateway-function';
-import type { RouteIdentitySettings } from './route-function';
+import {
+  GatewayFunction,
+  passThroughSettings,
+  type GatewayFunctionSettings,
+} from './gateway-function';
+import { connectTokenVerification, type RouteIdentitySettings } from './route-function';
 
 /** One access log line per connection event or message, every value quoted to stay JSON. */
 export const WEBSOCKET_ACCESS_LOG_FIELDS = {
@@ -108,12 +111,7 @@ export class GatewayWebSocketApi extends Construct {
       stage: props.stage,
       tables: props.tables,
       timeout: props.timeout,
-      memorySizeMb: props.memorySizeMb,
-      logRetention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-      tracing: props.tracing,
-      logLevel: props.logLevel,
-      projectRoot: props.projectRoot,
+      ...passThroughSettings(props),
     };
 
     this.authorizerFunction = new GatewayFunction(this, 'Authorizer', {
@@ -234,19 +232,6 @@ const handlerId = (handler: string): string =>
   (handler.split('/').pop() ?? handler)
     .replace(/\.ts$/, '')
     .replace(/-([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
-
-/** The authorizer verifies tokens as every identified HTTP route does. */
-const connectTokenVerification = (fn: NodejsFunction, identity: RouteIdentitySettings): void => {
-  fn.addEnvironment('BLUX_ISSUER', identity.issuer);
-  fn.addEnvironment('BLUX_AUDIENCE', identity.audience);
-  if (identity.trustedIssuers.length > 0) {
-    fn.addEnvironment(TRUSTED_ISSUERS_VARIABLE, JSON.stringify(identity.trustedIssuers));
-  }
-  for (const [name, value] of Object.entries(identity.tokenSigningKey.environmentVariables())) {
-    fn.addEnvironment(name, value);
-  }
-  identity.tokenSigningKey.grantVerify(fn);
-};
 
 const assertValidRoutes = (routes: readonly WebSocketRouteDeclaration[]): void => {
   const keys = routes.map((route) => route.routeKey);
