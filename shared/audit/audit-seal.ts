@@ -17,6 +17,7 @@ import {
 import { auditChainOf } from './audit-ids';
 import { AUDIT_KEY_CURVE, ES512_SIGNATURE_BYTES, type AuditSigningKey } from './audit-signing-key';
 import { canonicalJson } from './canonical-json';
+import { CodedError } from '@shared/errors/coded-error';
 
 /** How an ES512 signature is written in an entry or a checkpoint: `es512-<base64url>`. */
 export const AUDIT_SIGNATURE_PREFIX = 'es512-';
@@ -48,14 +49,8 @@ export type AuditSealErrorCode =
   | 'auditSeal.malformedSignature';
 
 /** A batch that cannot be sealed as asked, or a signature that is not `es512-<132 bytes>`. */
-export class AuditSealError extends Error {
+export class AuditSealError extends CodedError<AuditSealErrorCode> {
   override readonly name = 'AuditSealError';
-  readonly code: AuditSealErrorCode;
-
-  constructor(code: AuditSealErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
 }
 
 export interface SealAuditEntriesInput {

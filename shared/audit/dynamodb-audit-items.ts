@@ -26,6 +26,7 @@ import type {
   UnsealedAuditEntry,
 } from './audit-entry';
 import { AUDIT_SHARD_COUNT, type StoredAuditEntry } from './audit-store';
+import { CodedError } from '@shared/errors/coded-error';
 
 export const SECONDS_PER_DAY = 86_400;
 
@@ -62,14 +63,8 @@ export const AUDIT_STORE_ERROR_CODES = ['auditStore.malformedItem'] as const;
 export type AuditStoreErrorCode = (typeof AUDIT_STORE_ERROR_CODES)[number];
 
 /** An item this code did not write the way it reads it: a fault for the operator. */
-export class AuditStoreError extends Error {
+export class AuditStoreError extends CodedError<AuditStoreErrorCode> {
   override readonly name = 'AuditStoreError';
-  readonly code: AuditStoreErrorCode;
-
-  constructor(code: AuditStoreErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
 }
 
 export const auditEntryPk = (auditId: string): string => `${ENTRY_PK_PREFIX}${auditId}`;

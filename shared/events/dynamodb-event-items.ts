@@ -17,6 +17,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { CHANNEL_NAMES, type ChannelName } from './channels';
 import type { StoredEvent } from './event-store';
+import { CodedError } from '@shared/errors/coded-error';
 
 export const EVENT_PK_PREFIX = 'channel#';
 
@@ -42,14 +43,8 @@ export const EVENT_STORE_ERROR_CODES = ['eventStore.malformedItem'] as const;
 export type EventStoreErrorCode = (typeof EVENT_STORE_ERROR_CODES)[number];
 
 /** An item that this code did not write the way it reads it: a fault for the operator. */
-export class EventStoreItemError extends Error {
+export class EventStoreItemError extends CodedError<EventStoreErrorCode> {
   override readonly name = 'EventStoreItemError';
-  readonly code: EventStoreErrorCode;
-
-  constructor(code: EventStoreErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
 }
 
 export const eventPk = (channel: ChannelName): string => `${EVENT_PK_PREFIX}${channel}`;

@@ -3,6 +3,7 @@
  * and after, in DynamoDB's attribute-value shape. The Lambda stream handlers translate their
  * records into this, so that the producers in `shared/` never see Lambda's event types.
  */
+import { CodedError } from '@shared/errors/coded-error';
 
 /** An attribute value of a stream image, as far as the producers read them. */
 export interface ImageValue {
@@ -31,14 +32,8 @@ export type ProducerErrorCode = (typeof PRODUCER_ERROR_CODES)[number];
  * The stream consumer throws it, so that the batch is retried and, bisected down to the bad
  * record, ends in the failure destination instead of being silently dropped.
  */
-export class ProducerError extends Error {
+export class ProducerError extends CodedError<ProducerErrorCode> {
   override readonly name = 'ProducerError';
-  readonly code: ProducerErrorCode;
-
-  constructor(code: ProducerErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
 }
 
 /** The string attribute `name` of an image, or `undefined`. */

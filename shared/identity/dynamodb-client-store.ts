@@ -46,6 +46,7 @@ import {
   type RotationOptions,
 } from './client-registry';
 import { isKnownScope } from './scopes';
+import { CodedError } from '@shared/errors/coded-error';
 
 type Item = Record<string, AttributeValue>;
 
@@ -64,14 +65,8 @@ export const CLIENT_STORE_ERROR_CODES = ['clientStore.malformedItem'] as const;
 export type ClientStoreErrorCode = (typeof CLIENT_STORE_ERROR_CODES)[number];
 
 /** An item in the table that this code did not write: a fault for the operator, not the client. */
-export class ClientStoreError extends Error {
+export class ClientStoreError extends CodedError<ClientStoreErrorCode> {
   override readonly name = 'ClientStoreError';
-  readonly code: ClientStoreErrorCode;
-
-  constructor(code: ClientStoreErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
 }
 
 /**

@@ -6,6 +6,7 @@
  *
  * `dynamodb-rate-counter-store.ts` implements this on the rate-counters table.
  */
+import { CodedError } from '@shared/errors/coded-error';
 
 /** One conditional increment of one counter key. */
 export interface CounterIncrement {
@@ -49,13 +50,6 @@ export interface RateCounterStore {
 }
 
 /** A reply from the store that does not hold what the operation promises. */
-export class RateCounterStoreError extends Error {
+export class RateCounterStoreError extends CodedError<'rateCounters.malformedReply'> {
   override readonly name = 'RateCounterStoreError';
-
-  constructor(
-    readonly code: 'rateCounters.malformedReply',
-    message: string,
-  ) {
-    super(`${code}: ${message}`);
-  }
 }

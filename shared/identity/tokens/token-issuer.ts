@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { formatScopes } from '@shared/identity/scopes';
 import { ES256_SIGNATURE_BYTES, type TokenSigningKey } from './signing-key';
+import { CodedError } from '@shared/errors/coded-error';
 
 /** How long an access token holds. Clients ask again rather than refresh. */
 export const TOKEN_TTL_SECONDS = 3600;
@@ -20,14 +21,8 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 export type TokenIssueErrorCode = 'token.invalidScope' | 'token.badSignature';
 
-export class TokenIssueError extends Error {
+export class TokenIssueError extends CodedError<TokenIssueErrorCode> {
   override readonly name = 'TokenIssueError';
-  readonly code: TokenIssueErrorCode;
-
-  constructor(code: TokenIssueErrorCode, message: string) {
-    super(`${code}: ${message}`);
-    this.code = code;
-  }
 }
 
 export interface IssueAccessTokenInput {
