@@ -229,7 +229,9 @@ export class GatewayEventStreamApi extends Construct {
     Validations.of(method).acknowledge(
       {
         id: 'AwsSolutions-APIG4',
-        reason: `${route.method} ${route.path} authenticates its callers in the function (bearer token or client certificate), as every identified HTTP route does.`,
+        reason:
+          `${route.method} ${route.path} authenticates its callers in the function (bearer ` +
+          'token or client certificate), as every identified HTTP route does.',
       },
       {
         id: 'AwsSolutions-COG4',

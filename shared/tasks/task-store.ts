@@ -108,6 +108,9 @@ export interface TaskStore {
    * most `limit`: accepted tasks ready to start and running tasks whose lease has run out.
    */
   dueTasks(type: string, now: string, limit: number): Promise<StoredTask[]>;
-  /** Moves a running task's lease to `expiresAt` if `worker` still holds it, or throws `TaskConflictError`. */
+  /**
+   * Moves a running task's lease to `expiresAt` if `worker` still holds it, or throws
+   * `TaskConflictError`.
+   */
   extendLease(taskId: string, worker: string, expiresAt: string): Promise<StoredTask>;
 }
