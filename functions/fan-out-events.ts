@@ -64,6 +64,7 @@ const deliver = async (work: Work): Promise<void> => {
         logger.warn('an event could not be posted to a connection', {
           channel: event.channel,
           event_id: event.id,
+          request_id: event.requestId,
           connection_id: connectionId,
           error,
         });
