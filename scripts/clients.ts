@@ -14,7 +14,11 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBClient,
+  type DynamoDBClientConfig,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
 import {
   DYNAMODB_CONNECTION_TIMEOUT_MS,
   DYNAMODB_MAX_ATTEMPTS,
@@ -30,8 +34,9 @@ import {
   rotateClientSecret,
   summarizeClient,
   type ClientRateLimits,
-  type ClientStore,
+  type ClientRecord,
   type ClientSummary,
+  type RotationOptions,
 } from '@shared/identity/client-registry';
 import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
 import { serviceIdentity } from '@shared/identity/identity';
@@ -175,7 +180,7 @@ const wholeNumber = (values: OptionValues, name: keyof OptionValues): number | u
 // The target
 
 interface Target {
-  readonly store: ClientStore;
+  readonly store: DynamoDbClientStore;
   /** Where the operator's changes are audited: the same stage's audit table. */
   readonly audit: DynamoDbAuditStore;
   /** For messages: which table, where. */
@@ -327,17 +332,16 @@ const printClient = (io: CommandIo, summary: ClientSummary): void => {
 // Audit
 
 /**
- * Records an operator's change of a client. The registry's write and this entry are two
- * writes, not one transaction: if the command dies between them the change has no entry. The
- * registry store would have to take the entry into its own transactions to close that gap.
+ * The put of the audit entry for an operator's change of a client, which the client store
+ * writes in the change's own transaction: the change is written with its entry or not at all.
  */
-const auditChange = async (
+const auditChange = (
   target: Target,
   operation: 'client.create' | 'client.rotate' | 'client.disable',
   clientId: string,
   now: Date,
-): Promise<void> => {
-  await target.audit.append(
+): TransactWriteItem[] => [
+  target.audit.putItem(
     newAuditEntry(
       {
         service: 'blux-reg',
@@ -349,8 +353,8 @@ const auditChange = async (
       },
       now,
     ),
-  );
-};
+  ),
+];
 
 // Commands
 
@@ -364,9 +368,14 @@ const create = async (
   const perMinute = wholeNumber(values, 'rate-per-minute');
   const perSecond = wholeNumber(values, 'rate-per-second');
   const scopes = parseScopes(values.scopes);
+  // The entry is made once the registry has checked the input, as before the two were one.
+  const store = {
+    create: (created: ClientRecord) =>
+      target.store.create(created, auditChange(target, 'client.create', created.clientId, now)),
+  };
 
   const { record, secret } = await registerClient(
-    target.store,
+    store,
     {
       clientId,
       scopes,
@@ -375,7 +384,6 @@ const create = async (
     },
     { now },
   );
-  await auditChange(target, 'client.create', record.clientId, now);
 
   io.stdout(`Created client ${record.clientId}, calling as ${serviceIdentity(record.clientId)}.`);
   io.stdout(`Scopes: ${formatScopes(record.scopes) || '(none: give --scopes to allow anything)'}`);
@@ -407,12 +415,15 @@ const rotate = async (
 ): Promise<void> => {
   const clientId = requiredId(values);
   const graceSeconds = wholeNumber(values, 'grace-seconds');
+  const store = {
+    rotateSecret: (id: string, hash: string, options: RotationOptions) =>
+      target.store.rotateSecret(id, hash, options, auditChange(target, 'client.rotate', id, now)),
+  };
 
-  const { record, secret } = await rotateClientSecret(target.store, clientId, {
+  const { record, secret } = await rotateClientSecret(store, clientId, {
     now,
     ...(graceSeconds === undefined ? {} : { graceSeconds }),
   });
-  await auditChange(target, 'client.rotate', clientId, now);
 
   const previous = record.secrets[1]?.expiresAt;
   io.stdout(
@@ -431,8 +442,7 @@ const disable = async (
 ): Promise<void> => {
   const clientId = requiredId(values);
 
-  await target.store.disable(clientId, now);
-  await auditChange(target, 'client.disable', clientId, now);
+  await target.store.disable(clientId, now, auditChange(target, 'client.disable', clientId, now));
 
   io.stdout(`Disabled client ${clientId}: its secrets and certificates no longer authenticate.`);
 };

@@ -656,7 +656,7 @@ export interface SecretOptions {
 
 /** Registers a client with a new secret (generated unless given) and returns both. */
 export const registerClient = async (
-  store: ClientStore,
+  store: Pick<ClientStore, 'create'>,
   input: NewClientInput,
   options: SecretOptions = {},
 ): Promise<IssuedSecret> => {
@@ -670,7 +670,7 @@ export const registerClient = async (
 
 /** Gives a client a new secret; the old ones stay valid for `graceSeconds`. */
 export const rotateClientSecret = async (
-  store: ClientStore,
+  store: Pick<ClientStore, 'rotateSecret'>,
   clientId: string,
   options: SecretOptions & { readonly graceSeconds?: number } = {},
 ): Promise<IssuedSecret> => {

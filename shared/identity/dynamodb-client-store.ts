@@ -19,6 +19,7 @@ import {
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
+  type TransactWriteItem,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { dynamoDb, withDynamoDbErrors } from '@shared/aws/dynamodb';
@@ -53,18 +54,21 @@ type Item = Record<string, AttributeValue>;
 /** The expression of an update; the adapter adds the table, the key and what it returns. */
 type UpdateParts = Pick<
   UpdateItemCommandInput,
-  | 'UpdateExpression'
-  | 'ConditionExpression'
-  | 'ExpressionAttributeNames'
-  | 'ExpressionAttributeValues'
->;
+  'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+> & { readonly UpdateExpression: string };
 
-/** Codes of the one error this adapter raises itself; everything else is a gateway error. */
-export const CLIENT_STORE_ERROR_CODES = ['clientStore.malformedItem'] as const;
+/** Codes of the errors this adapter raises itself; everything else is a gateway error. */
+export const CLIENT_STORE_ERROR_CODES = [
+  'clientStore.malformedItem',
+  'clientStore.tooManyTransactionItems',
+] as const;
 
 export type ClientStoreErrorCode = (typeof CLIENT_STORE_ERROR_CODES)[number];
 
-/** An item in the table that this code did not write: a fault for the operator, not the client. */
+/**
+ * An item in the table that this code did not write, or a change with more extra items than one
+ * transaction holds: a fault for the operator or the caller, not the client.
+ */
 export class ClientStoreError extends CodedError<ClientStoreErrorCode> {
   override readonly name = 'ClientStoreError';
 }
@@ -74,6 +78,9 @@ export class ClientStoreError extends CodedError<ClientStoreErrorCode> {
  * started it first, after which the next add holds: two rounds suffice, a third is slack.
  */
 const MAX_FAILURE_UPDATE_ROUNDS = 3;
+
+/** DynamoDB's limit on the items of one `TransactWriteItems`. */
+export const MAX_TRANSACTION_ITEMS = 100;
 
 const PROFILE_SK = 'profile';
 const MAPPING_SK = 'mapping';
@@ -264,8 +271,28 @@ const validateLimit = (limit: number): number => {
 
 // Errors
 
+/**
+ * Whether the profile's own condition failed: on a plain update, or on the profile update that
+ * is always the first item of a transaction. A failed condition on an extra item (an audit put
+ * whose id exists) is the caller's bug and is left to rethrow as it is.
+ */
 const isConditionFailure = (error: unknown): boolean =>
-  error instanceof ConditionalCheckFailedException;
+  error instanceof ConditionalCheckFailedException ||
+  (error instanceof TransactionCanceledException &&
+    error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed');
+
+/** The items of one transaction, refused before sending when DynamoDB would refuse them. */
+const transactionItems = (items: readonly TransactWriteItem[]): TransactWriteItem[] => {
+  if (items.length > MAX_TRANSACTION_ITEMS) {
+    throw new ClientStoreError(
+      'clientStore.tooManyTransactionItems',
+      `a client change needs ${items.length} items, more than the ${MAX_TRANSACTION_ITEMS} ` +
+        'one transaction holds',
+    );
+  }
+
+  return [...items];
+};
 
 const notFound = (clientId: string): NotFoundError =>
   new NotFoundError(`No client has the id "${clientId}".`, { clientId });
@@ -277,6 +304,9 @@ export const defaultClientStore = (): ClientStore =>
 /**
  * `ClientStore` on one clients table; the client and the table name are given, so that tests
  * and the CLI can point it at any DynamoDB.
+ *
+ * `create`, `rotateSecret` and `disable` take `alsoWrite`: items written in the same
+ * transaction as the change (the CLI's audit entry), so that both are written or neither is.
  */
 export class DynamoDbClientStore implements ClientStore {
   constructor(
@@ -290,7 +320,7 @@ export class DynamoDbClientStore implements ClientStore {
     return item === undefined ? undefined : readRecord(item);
   }
 
-  async create(record: ClientRecord): Promise<void> {
+  async create(record: ClientRecord, alsoWrite: readonly TransactWriteItem[] = []): Promise<void> {
     const absent = 'attribute_not_exists(pk)';
     const puts = [
       profileItem(record),
@@ -304,9 +334,12 @@ export class DynamoDbClientStore implements ClientStore {
       await withDynamoDbErrors(() =>
         this.client.send(
           new TransactWriteItemsCommand({
-            TransactItems: puts.map((Item) => ({
-              Put: { TableName: this.tableName, Item, ConditionExpression: absent },
-            })),
+            TransactItems: transactionItems([
+              ...puts.map((Item) => ({
+                Put: { TableName: this.tableName, Item, ConditionExpression: absent },
+              })),
+              ...alsoWrite,
+            ]),
           }),
         ),
       );
@@ -348,6 +381,7 @@ export class DynamoDbClientStore implements ClientStore {
     clientId: string,
     secretHash: string,
     options: RotationOptions,
+    alsoWrite: readonly TransactWriteItem[] = [],
   ): Promise<ClientRecord> {
     const item = await this.getItem(profileKey(clientId));
     if (item === undefined) {
@@ -361,17 +395,21 @@ export class DynamoDbClientStore implements ClientStore {
     );
 
     try {
-      return await this.updateProfile(clientId, {
-        UpdateExpression: 'SET secrets = :secrets, updated_at = :now ADD #version :one',
-        ConditionExpression: '#version = :version',
-        ExpressionAttributeNames: { '#version': 'version' },
-        ExpressionAttributeValues: {
-          ':secrets': secretsValue(secrets),
-          ':now': { S: options.now.toISOString() },
-          ':one': { N: '1' },
-          ':version': { N: String(readNumber(item, 'version')) },
+      return await this.updateProfile(
+        clientId,
+        {
+          UpdateExpression: 'SET secrets = :secrets, updated_at = :now ADD #version :one',
+          ConditionExpression: '#version = :version',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':secrets': secretsValue(secrets),
+            ':now': { S: options.now.toISOString() },
+            ':one': { N: '1' },
+            ':version': { N: String(readNumber(item, 'version')) },
+          },
         },
-      });
+        alsoWrite,
+      );
     } catch (error) {
       if (isConditionFailure(error)) {
         throw new ConflictError('The client changed during the rotation; rotate again.', {
@@ -405,16 +443,24 @@ export class DynamoDbClientStore implements ClientStore {
     });
   }
 
-  async disable(clientId: string, now: Date): Promise<ClientRecord> {
-    return this.updateExisting(clientId, {
-      UpdateExpression: 'SET #status = :disabled, updated_at = :now ADD #version :one',
-      ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
-      ExpressionAttributeValues: {
-        ':disabled': { S: CLIENT_STATUSES.disabled },
-        ':now': { S: now.toISOString() },
-        ':one': { N: '1' },
+  async disable(
+    clientId: string,
+    now: Date,
+    alsoWrite: readonly TransactWriteItem[] = [],
+  ): Promise<ClientRecord> {
+    return this.updateExisting(
+      clientId,
+      {
+        UpdateExpression: 'SET #status = :disabled, updated_at = :now ADD #version :one',
+        ExpressionAttributeNames: { '#status': 'status', '#version': 'version' },
+        ExpressionAttributeValues: {
+          ':disabled': { S: CLIENT_STATUSES.disabled },
+          ':now': { S: now.toISOString() },
+          ':one': { N: '1' },
+        },
       },
-    });
+      alsoWrite,
+    );
   }
 
   async findByCertificateSubject(subject: string): Promise<ClientRecord | undefined> {
@@ -496,7 +542,20 @@ export class DynamoDbClientStore implements ClientStore {
     return result.Item;
   }
 
-  private async updateProfile(clientId: string, expression: UpdateParts): Promise<ClientRecord> {
+  /**
+   * Updates the profile and returns it as it is afterwards. With `alsoWrite`, the update and
+   * those items are one transaction, which returns no values: the profile is then read back
+   * with a consistent read, which shows a change made in between, if any.
+   */
+  private async updateProfile(
+    clientId: string,
+    expression: UpdateParts,
+    alsoWrite: readonly TransactWriteItem[] = [],
+  ): Promise<ClientRecord> {
+    if (alsoWrite.length > 0) {
+      return this.updateProfileWith(clientId, expression, alsoWrite);
+    }
+
     const result = await withDynamoDbErrors(() =>
       this.client.send(
         new UpdateItemCommand({
@@ -514,16 +573,40 @@ export class DynamoDbClientStore implements ClientStore {
     return readRecord(result.Attributes);
   }
 
+  private async updateProfileWith(
+    clientId: string,
+    expression: UpdateParts,
+    alsoWrite: readonly TransactWriteItem[],
+  ): Promise<ClientRecord> {
+    const update: TransactWriteItem = {
+      Update: { TableName: this.tableName, Key: profileKey(clientId), ...expression },
+    };
+
+    await withDynamoDbErrors(() =>
+      this.client.send(
+        new TransactWriteItemsCommand({ TransactItems: transactionItems([update, ...alsoWrite]) }),
+      ),
+    );
+    const item = await this.getItem(profileKey(clientId));
+    if (item === undefined) {
+      throw malformed('profile after update');
+    }
+
+    return readRecord(item);
+  }
+
   /** An update that must find the client: a failed `attribute_exists` means an unknown id. */
   private async updateExisting(
     clientId: string,
     expression: Omit<UpdateParts, 'ConditionExpression'>,
+    alsoWrite: readonly TransactWriteItem[] = [],
   ): Promise<ClientRecord> {
     try {
-      return await this.updateProfile(clientId, {
-        ...expression,
-        ConditionExpression: 'attribute_exists(pk)',
-      });
+      return await this.updateProfile(
+        clientId,
+        { ...expression, ConditionExpression: 'attribute_exists(pk)' },
+        alsoWrite,
+      );
     } catch (error) {
       throw isConditionFailure(error) ? notFound(clientId) : error;
     }
@@ -569,7 +652,8 @@ export class DynamoDbClientStore implements ClientStore {
       );
     }
     const taken = reasons.findIndex((reason) => reason.Code === 'ConditionalCheckFailed');
-    if (taken > 0) {
+    // Past the mappings come the caller's extra items, whose failure is no conflict of this one.
+    if (taken > 0 && taken <= record.certificateSubjects.length) {
       const subject = record.certificateSubjects[taken - 1];
 
       return new ConflictError(

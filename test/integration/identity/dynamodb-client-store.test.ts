@@ -1,5 +1,14 @@
-import { DeleteTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { UnsealedAuditEntry } from '@shared/audit/audit-entry';
+import { newAuditEntry } from '@shared/audit/audit-ids';
+import { auditEntryKey } from '@shared/audit/dynamodb-audit-items';
+import { DynamoDbAuditStore } from '@shared/audit/dynamodb-audit-store';
 import { TABLE_IDS, physicalTableName } from '@shared/catalog/tables';
 import { ConfigurationError } from '@shared/config';
 import { ConflictError, NotFoundError, ValidationError } from '@shared/errors/gateway-error';
@@ -15,7 +24,11 @@ import {
   verifyClientSecret,
   type ClientStore,
 } from '@shared/identity/client-registry';
-import { DynamoDbClientStore } from '@shared/identity/dynamodb-client-store';
+import {
+  ClientStoreError,
+  DynamoDbClientStore,
+  MAX_TRANSACTION_ITEMS,
+} from '@shared/identity/dynamodb-client-store';
 import { SCOPE_NAMES } from '@shared/identity/scopes';
 import { LOCAL_AWS_ENV } from '@local/dynamodb-local';
 import { ensureTables } from '@local/tables';
@@ -35,14 +48,22 @@ const at = (offsetSeconds: number): Date => new Date(T0.getTime() + offsetSecond
 
 const stagesCreated: string[] = [];
 
-/** A store on a clients table of its own, empty. */
-const freshStore = async (): Promise<{ store: ClientStore; tableName: string }> => {
+/** A store on a clients table of its own, empty, and the audit table of the same stage. */
+const freshStore = async (): Promise<{
+  store: DynamoDbClientStore;
+  tableName: string;
+  auditTable: string;
+}> => {
   const stage = uniqueStage('reg');
   stagesCreated.push(stage);
   await ensureTables(dynamo, (id) => physicalTableName(stage, id));
   const tableName = physicalTableName(stage, 'clients');
 
-  return { store: new DynamoDbClientStore(dynamo, tableName), tableName };
+  return {
+    store: new DynamoDbClientStore(dynamo, tableName),
+    tableName,
+    auditTable: physicalTableName(stage, 'audit'),
+  };
 };
 
 let store: ClientStore;
@@ -392,5 +413,156 @@ describe('ensureFirstClient', () => {
     const attempt = ensureFirstClient(named, { BLUX_CLIENT_ID: 'svc-off' }, at(2));
 
     await expect(attempt).rejects.toThrow(/is disabled/);
+  });
+});
+
+describe('DynamoDbClientStore changes written with their audit entries', () => {
+  let clients: DynamoDbClientStore;
+  let audit: DynamoDbAuditStore;
+  let auditTable: string;
+
+  beforeAll(async () => {
+    ({ store: clients, auditTable } = await freshStore());
+    audit = new DynamoDbAuditStore(dynamo, auditTable);
+  });
+
+  const entryFor = (operation: string, clientId: string, now = T0): UnsealedAuditEntry =>
+    newAuditEntry(
+      {
+        service: 'blux-reg',
+        operation,
+        identity: 'operator:test',
+        outcome: 'success',
+        requestId: `req-${clientId}-${operation}`,
+        resource: { type: 'client', id: clientId },
+      },
+      now,
+    );
+
+  const entryExists = async (entry: UnsealedAuditEntry): Promise<boolean> => {
+    const result = await dynamo.send(
+      new GetItemCommand({
+        TableName: auditTable,
+        Key: auditEntryKey(entry.audit_id),
+        ConsistentRead: true,
+      }),
+    );
+
+    return result.Item !== undefined;
+  };
+
+  /** An entry already in the table: putting it again fails its condition. */
+  const takenEntry = async (operation: string, clientId: string): Promise<UnsealedAuditEntry> => {
+    const entry = entryFor(operation, clientId);
+    await audit.append(entry);
+
+    return entry;
+  };
+
+  it('writes the creation, rotation and disabling together with their entries', async () => {
+    const clientId = newId('audited');
+    const created = entryFor('client.create', clientId);
+    const rotated = entryFor('client.rotate', clientId, at(1));
+    const disabled = entryFor('client.disable', clientId, at(2));
+
+    await registerClient(
+      { create: (record) => clients.create(record, [audit.putItem(created)]) },
+      { clientId, certificateSubjects: [`CN=${clientId}`] },
+      { now: T0 },
+    );
+    const afterRotation = await clients.rotateSecret(
+      clientId,
+      'hash-two',
+      { now: at(1), graceSeconds: 60 },
+      [audit.putItem(rotated)],
+    );
+    const afterDisabling = await clients.disable(clientId, at(2), [audit.putItem(disabled)]);
+
+    expect(afterRotation.secrets.map((secret) => secret.hash)[0]).toBe('hash-two');
+    expect(afterRotation.updatedAt).toBe(at(1).toISOString());
+    expect(afterDisabling.status).toBe('disabled');
+    await expect(clients.get(clientId)).resolves.toEqual(afterDisabling);
+    await expect(entryExists(created)).resolves.toBe(true);
+    await expect(entryExists(rotated)).resolves.toBe(true);
+    await expect(entryExists(disabled)).resolves.toBe(true);
+  });
+
+  it('creates no client and no mapping when its audit put fails', async () => {
+    const clientId = newId('unaudited');
+    const subject = `CN=${clientId}`;
+    const taken = await takenEntry('client.create', clientId);
+
+    const creation = registerClient(
+      { create: (record) => clients.create(record, [audit.putItem(taken)]) },
+      { clientId, certificateSubjects: [subject] },
+      { now: T0 },
+    );
+
+    await expect(creation).rejects.toBeInstanceOf(TransactionCanceledException);
+    await expect(clients.get(clientId)).resolves.toBeUndefined();
+    await expect(clients.findByCertificateSubject(subject)).resolves.toBeUndefined();
+  });
+
+  it('rotates and disables nothing when the audit put fails', async () => {
+    const clientId = newId('unaudited');
+    await registerClient(clients, { clientId }, { now: T0 });
+    const before = await clients.get(clientId);
+    const taken = await takenEntry('client.rotate', clientId);
+
+    const rotation = clients.rotateSecret(clientId, 'hash-two', { now: at(1), graceSeconds: 60 }, [
+      audit.putItem(taken),
+    ]);
+    await expect(rotation).rejects.toBeInstanceOf(TransactionCanceledException);
+    const disabling = clients.disable(clientId, at(2), [audit.putItem(taken)]);
+    await expect(disabling).rejects.toBeInstanceOf(TransactionCanceledException);
+
+    await expect(clients.get(clientId)).resolves.toEqual(before);
+  });
+
+  it('keeps the conflict and not-found answers, writing no entry with them', async () => {
+    const clientId = newId('existing');
+    await registerClient(clients, { clientId }, { now: T0 });
+    const duplicate = entryFor('client.create', clientId, at(1));
+    const ghost = entryFor('client.disable', 'ghost-client', at(2));
+
+    const creation = registerClient(
+      { create: (record) => clients.create(record, [audit.putItem(duplicate)]) },
+      { clientId },
+      { now: at(1) },
+    );
+    await expect(creation).rejects.toBeInstanceOf(ConflictError);
+    const disabling = clients.disable('ghost-client', at(2), [audit.putItem(ghost)]);
+    await expect(disabling).rejects.toBeInstanceOf(NotFoundError);
+
+    await expect(entryExists(duplicate)).resolves.toBe(false);
+    await expect(entryExists(ghost)).resolves.toBe(false);
+  });
+
+  it('refuses, before writing, a change with more items than one transaction holds', async () => {
+    const clientId = newId('crowded');
+    const subjects = Array.from({ length: 10 }, (_, index) => `CN=${clientId}-${index}`);
+    // The profile and its ten mappings, plus enough entries to pass the limit by one.
+    const entries = Array.from({ length: MAX_TRANSACTION_ITEMS - 10 }, (_, index) =>
+      entryFor('client.create', `${clientId}-${index}`),
+    );
+
+    const creation = registerClient(
+      {
+        create: (record) =>
+          clients.create(
+            record,
+            entries.map((entry) => audit.putItem(entry)),
+          ),
+      },
+      { clientId, certificateSubjects: subjects },
+      { now: T0 },
+    );
+
+    await expect(creation).rejects.toMatchObject({
+      name: 'ClientStoreError',
+      code: 'clientStore.tooManyTransactionItems',
+    });
+    await expect(creation).rejects.toBeInstanceOf(ClientStoreError);
+    await expect(clients.get(clientId)).resolves.toBeUndefined();
   });
 });
