@@ -32,7 +32,12 @@ import { recordMetric } from '@shared/metrics/metrics';
 import { z } from '@shared/validation/schema';
 import { nextAttemptDelayMs, shouldRetry, type RandomSource } from './retry-policy';
 import { isTaskId, type TaskError } from './task';
-import { TaskConflictError, type StoredTask, type TaskStore } from './task-store';
+import {
+  TaskConflictError,
+  type StoredTask,
+  type TaskStore,
+  type TaskTransition,
+} from './task-store';
 import { findTaskType, TASK_TYPES, type TaskType } from './task-types';
 import { workerTaskView, type WorkerTaskView } from './task-views';
 
@@ -340,6 +345,40 @@ const finish = async (task: StoredTask, write: () => Promise<StoredTask>): Promi
   }
 };
 
+interface AttemptEnd {
+  readonly to: 'completed' | 'failed' | 'accepted';
+  readonly operation: 'task.complete' | 'task.fail';
+  readonly outcome: UnsealedAuditEntry['outcome'];
+  readonly details: UnsealedAuditEntry['details'];
+  readonly set: NonNullable<TaskTransition['set']>;
+}
+
+/**
+ * Ends the holder's attempt: a transition from `running` at the version the holder read, with
+ * its audit entry in the worker's name and the lease released. Returns the task as written.
+ */
+const endAttempt = (
+  call: WorkerCall,
+  task: StoredTask,
+  end: AttemptEnd,
+  now: Date,
+  dependencies: WorkerDependencies,
+): Promise<StoredTask> =>
+  finish(task, () =>
+    dependencies.store.transition({
+      taskId: task.task_id,
+      from: 'running',
+      to: end.to,
+      expectedVersion: task.version,
+      audit: workerAudit(end.operation, call, task, end.outcome, end.details, now),
+      set: { ...end.set, lease: null },
+    }),
+  );
+
+/** Milliseconds the holder's attempt has run until `now`. */
+const attemptDurationMs = (task: StoredTask, now: Date): number =>
+  now.getTime() - Date.parse(task.started_at ?? now.toISOString());
+
 /** `POST /v1/tasks/{task_id}/lease`: the holder's lease, moved to `lease_seconds` from now. */
 export const extendTaskLease = async (
   call: WorkerCall,
@@ -381,24 +420,20 @@ export const completeTask = async (
   }
   const { task, type } = await heldTask(call.worker, taskId, dependencies);
   const now = clock(dependencies);
-  const durationMs = now.getTime() - Date.parse(task.started_at ?? now.toISOString());
+  const durationMs = attemptDurationMs(task, now);
 
-  const completed = await finish(task, () =>
-    dependencies.store.transition({
-      taskId: task.task_id,
-      from: 'running',
+  const completed = await endAttempt(
+    call,
+    task,
+    {
       to: 'completed',
-      expectedVersion: task.version,
-      audit: workerAudit(
-        'task.complete',
-        call,
-        task,
-        'success',
-        { attempt: task.attempts, duration_ms: durationMs },
-        now,
-      ),
-      set: { result: body.result, finished_at: now.toISOString(), lease: null, error: null },
-    }),
+      operation: 'task.complete',
+      outcome: 'success',
+      details: { attempt: task.attempts, duration_ms: durationMs },
+      set: { result: body.result, finished_at: now.toISOString(), error: null },
+    },
+    now,
+    dependencies,
   );
   recordMetric('TasksCompleted', 1, { type: type.name });
   recordMetric('TaskDuration', durationMs, { type: type.name });
@@ -421,22 +456,23 @@ export const failTask = async (
   const now = clock(dependencies);
   const retry = body.retryable !== false && shouldRetry(type, task.attempts, body.error);
   const retryAt = new Date(now.getTime() + nextAttemptDelayMs(task.attempts, dependencies.random));
-  const details = { code: body.error.code, attempt: task.attempts, will_retry: retry };
-  const durationMs = now.getTime() - Date.parse(task.started_at ?? now.toISOString());
+  const durationMs = attemptDurationMs(task, now);
 
-  const moved = await finish(task, () =>
-    dependencies.store.transition({
-      taskId: task.task_id,
-      from: 'running',
+  const moved = await endAttempt(
+    call,
+    task,
+    {
       to: retry ? 'accepted' : 'failed',
-      expectedVersion: task.version,
-      audit: workerAudit('task.fail', call, task, 'failure', details, now),
+      operation: 'task.fail',
+      outcome: 'failure',
+      details: { code: body.error.code, attempt: task.attempts, will_retry: retry },
       set: {
         error: body.error,
-        lease: null,
         ...(retry ? { retry_at: retryAt.toISOString() } : { finished_at: now.toISOString() }),
       },
-    }),
+    },
+    now,
+    dependencies,
   );
   recordMetric(retry ? 'TaskRetries' : 'TasksFailed', 1, { type: type.name });
   recordMetric('TaskDuration', durationMs, { type: type.name });
